@@ -1,0 +1,59 @@
+SHELL := /bin/bash
+# stageinit: see README.md. `make run` boots a demo node, `make test` runs
+# every test layer (unit, namespace, QEMU).
+GO        ?= go
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+GOFLAGS   := -trimpath -buildvcs=false
+LDFLAGS   := -s -w -buildid= -X main.version=$(VERSION)
+CACHE     := $(CURDIR)/.cache
+BUILD     := $(CURDIR)/build
+export CGO_ENABLED := 0
+export SOURCE_DATE_EPOCH ?= 1700000000
+
+.PHONY: all init mkinitramfs initramfs kernel run test unit deps bench install clean
+
+all: init
+
+init:
+	$(GO) build $(GOFLAGS) -ldflags '$(LDFLAGS)' -o $(BUILD)/init ./cmd/init
+	@echo "build/init: $$(stat -c %s $(BUILD)/init) bytes, static: $$(file -b $(BUILD)/init 2>/dev/null | grep -o 'statically linked' || echo see file(1))"
+
+mkinitramfs:
+	$(GO) build $(GOFLAGS) -ldflags '-s -w -buildid=' -o $(BUILD)/mkinitramfs ./cmd/mkinitramfs
+
+# Debian packages the tests and the demo need (installed when missing).
+DEBS := qemu-system-x86 busybox-static cpio file
+deps:
+	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+	@bash scripts/debian-kernel.sh $(CACHE)
+
+# The example diskless node: init, busybox, /etc/boot and /etc/reboot.
+initramfs: init mkinitramfs deps
+	$(BUILD)/mkinitramfs -o $(BUILD)/initramfs.cpio.gz -init $(BUILD)/init \
+	  -file /bin/busybox=/bin/busybox -overlay examples/node
+	@$(BUILD)/mkinitramfs -list $(BUILD)/initramfs.cpio.gz | head -40
+
+kernel: initramfs
+	bash scripts/build-kernel.sh $(CACHE) $(BUILD)
+
+run: initramfs
+	bash scripts/run-demo.sh $(CACHE) $(BUILD)
+
+unit:
+	$(GO) vet ./...
+	$(GO) test -count=1 -short ./...
+
+test: init mkinitramfs deps
+	$(GO) vet ./...
+	STAGEINIT_E2E=1 STAGEINIT_CACHE=$(CACHE) $(GO) test -count=1 -timeout 60m ./... 2>&1 | tee $(BUILD)/test.log; exit $${PIPESTATUS[0]}
+
+bench: init deps
+	bash scripts/bench.sh $(BUILD)
+
+install: init
+	install -D -m 0755 $(BUILD)/init $(DESTDIR)/init
+
+clean:
+	rm -rf $(BUILD)

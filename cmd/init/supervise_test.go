@@ -1,0 +1,355 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// sup runs `init [flags] -- bash -c script` in supervisor mode as a user
+// would, with env added. It returns the process so tests can signal it.
+type sup struct {
+	cmd    *exec.Cmd
+	out    bytes.Buffer
+	errb   bytes.Buffer
+	done   chan struct{}
+	code   int
+	elapse time.Duration
+}
+
+func startSup(t *testing.T, env []string, script string, flags ...string) *sup {
+	t.Helper()
+	args := append(flags, "--", "bash", "-c", script)
+	s := &sup{cmd: exec.Command(initBin, args...), done: make(chan struct{})}
+	s.cmd.Env = append(os.Environ(), env...)
+	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.errb
+	begin := time.Now()
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		s.cmd.Wait()
+		s.code = s.cmd.ProcessState.ExitCode()
+		s.elapse = time.Since(begin)
+		close(s.done)
+	}()
+	t.Cleanup(func() { s.cmd.Process.Kill(); <-s.done })
+	return s
+}
+
+func (s *sup) wait(t *testing.T, d time.Duration) int {
+	t.Helper()
+	select {
+	case <-s.done:
+		return s.code
+	case <-time.After(d):
+		s.cmd.Process.Signal(syscall.SIGKILL)
+		<-s.done
+		t.Fatalf("init did not exit within %v; stdout %q stderr %q", d, s.out.String(), s.errb.String())
+		return -1
+	}
+}
+
+// waitFor polls for a file the child writes when it is ready.
+func waitFor(t *testing.T, path string) {
+	t.Helper()
+	for i := 0; i < 500; i++ {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s never appeared", path)
+}
+
+func runSup(t *testing.T, env []string, script string) *sup {
+	s := startSup(t, env, script)
+	s.wait(t, 30*time.Second)
+	return s
+}
+
+func TestSupervisorExitCodes(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		env    []string
+		script string
+		want   int
+	}{
+		{"exit 0", nil, "exit 0", 0},
+		{"exit 3", nil, "exit 3", 3},
+		{"killed by SEGV", nil, "kill -SEGV $$", 139},
+		{"killed by KILL", nil, "kill -KILL $$", 137},
+		{"base 200 KILL", []string{"EP_EXIT_CODE_BASE=200"}, "kill -KILL $$", 209},
+		{"base 0 TERM", []string{"EP_EXIT_CODE_BASE=0"}, "kill -TERM $$", 15},
+		{"base invalid", []string{"EP_EXIT_CODE_BASE=abc"}, "kill -KILL $$", 137},
+		{"base out of range", []string{"EP_EXIT_CODE_BASE=256"}, "kill -KILL $$", 137},
+		{"base negative", []string{"EP_EXIT_CODE_BASE=-1"}, "kill -KILL $$", 137},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := runSup(t, tc.env, tc.script)
+			if s.code != tc.want {
+				t.Errorf("exit %d, want %d (stderr %q)", s.code, tc.want, s.errb.String())
+			}
+		})
+	}
+}
+
+func TestSupervisorCLI(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		out  string
+	}{
+		{[]string{"-V"}, 0, "stageinit"},
+		{[]string{"--version", "--", "false"}, 0, "stageinit"},
+		{nil, 2, "usage"},
+		{[]string{"-v"}, 2, "usage"},
+		{[]string{"--bogus", "--", "true"}, 2, "unknown argument"},
+		{[]string{"--", "/nonexistent/cmd"}, 127, "not found"},
+		{[]string{"--", "no-such-command-xyz"}, 127, "not found"},
+		{[]string{"--", "/etc/passwd"}, 126, "permission denied"},
+		{[]string{"--", "/"}, 126, ""},
+	} {
+		cmd := exec.Command(initBin, tc.args...)
+		out, _ := cmd.CombinedOutput()
+		if code := cmd.ProcessState.ExitCode(); code != tc.code || !strings.Contains(string(out), tc.out) {
+			t.Errorf("init %q: exit %d output %q, want %d and %q", tc.args, code, out, tc.code, tc.out)
+		}
+	}
+}
+
+func TestGracefulTerm(t *testing.T) {
+	dir := t.TempDir()
+	s := startSup(t, nil, `trap 'echo got TERM; exit 0' TERM; touch `+dir+`/ready; while :; do sleep 0.1; done`)
+	waitFor(t, dir+"/ready")
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	if code := s.wait(t, 10*time.Second); code != 0 || !strings.Contains(s.out.String(), "got TERM") {
+		t.Errorf("exit %d stdout %q, want 0 and 'got TERM'", code, s.out.String())
+	}
+}
+
+func TestEscalation(t *testing.T) {
+	dir := t.TempDir()
+	s := startSup(t, []string{"EP_GRACE_SECONDS=1"}, `trap '' TERM INT; touch `+dir+`/ready; while :; do sleep 0.1; done`, "-v")
+	waitFor(t, dir+"/ready")
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	time.Sleep(300 * time.Millisecond)
+	s.cmd.Process.Signal(syscall.SIGINT) // a second soft signal must not extend the grace
+	if code := s.wait(t, 10*time.Second); code != 137 {
+		t.Errorf("exit %d, want 137", code)
+	}
+	if s.elapse > 6*time.Second {
+		t.Errorf("took %v: grace re-armed by the second signal?", s.elapse)
+	}
+	for _, want := range []string{"received terminated", "grace timer armed: 1s", "SIGKILL to group"} {
+		if !strings.Contains(s.errb.String(), want) {
+			t.Errorf("verbose log lacks %q: %s", want, s.errb.String())
+		}
+	}
+}
+
+// TestForwarding sends signals the child traps and records; each must
+// arrive at every member of the group (the child and a subshell).
+func TestForwarding(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		env  []string
+		sig  syscall.Signal
+		trap string
+	}{
+		{"USR1 default", nil, syscall.SIGUSR1, "USR1"},
+		{"USR1 via EP_SIGNALS", []string{"EP_SIGNALS=USR1"}, syscall.SIGUSR1, "USR1"},
+		{"WINCH default", nil, syscall.SIGWINCH, "WINCH"},
+		{"numeric 24", []string{"EP_SIGNALS=24"}, syscall.SIGXCPU, "XCPU"},
+		{"RT1", []string{"EP_SIGRTMIN=34", "EP_SIGRTMAX=64", "EP_SIGNALS=RT1"}, syscall.Signal(35), "RTMIN+1"},
+		{"RT5 and numeric", []string{"EP_SIGRTMIN=34", "EP_SIGRTMAX=64", "EP_SIGNALS=12,RT5"}, syscall.Signal(39), "RTMIN+5"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			script := `trap 'echo parent >> ` + dir + `/got; exit 0' ` + tc.trap + `
+(trap 'echo sub >> ` + dir + `/got; exit 0' ` + tc.trap + `; touch ` + dir + `/sub; while :; do sleep 0.05; done) &
+while [ ! -e ` + dir + `/sub ]; do sleep 0.01; done; touch ` + dir + `/ready; while :; do sleep 0.05; done`
+			s := startSup(t, tc.env, script)
+			waitFor(t, dir+"/ready")
+			s.cmd.Process.Signal(tc.sig)
+			if code := s.wait(t, 10*time.Second); code != 0 {
+				t.Errorf("exit %d, want 0; stderr %q", code, s.errb.String())
+			}
+			time.Sleep(200 * time.Millisecond)
+			got, _ := os.ReadFile(dir + "/got")
+			if !strings.Contains(string(got), "parent") || !strings.Contains(string(got), "sub") {
+				t.Errorf("signal reached %q, want parent and sub", got)
+			}
+		})
+	}
+}
+
+// TestNotForwarded: a signal outside the table is not forwarded (XCPU
+// without EP_SIGNALS), and SIGURG never is.
+func TestNotForwarded(t *testing.T) {
+	dir := t.TempDir()
+	s := startSup(t, []string{"EP_SIGNALS=23"}, `trap 'echo xcpu >> `+dir+`/got' XCPU; trap 'echo urg >> `+dir+`/got' URG
+trap 'exit 0' TERM; touch `+dir+`/ready; while :; do sleep 0.05; done`)
+	waitFor(t, dir+"/ready")
+	s.cmd.Process.Signal(syscall.SIGXCPU)
+	s.cmd.Process.Signal(syscall.SIGURG)
+	time.Sleep(300 * time.Millisecond)
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	if code := s.wait(t, 10*time.Second); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	if got, _ := os.ReadFile(dir + "/got"); len(got) != 0 {
+		t.Errorf("child got %q, want nothing", got)
+	}
+}
+
+func TestEPSignalsWarnings(t *testing.T) {
+	s := runSup(t, []string{"EP_SIGNALS=FOO, USR1,,9,RT1,99", "EP_GRACE_SECONDS=soon"}, "exit 0")
+	for _, want := range []string{`"FOO" ignored`, `"9" ignored`, `"RT1" ignored`, `"99" ignored`, `EP_GRACE_SECONDS="soon" ignored`} {
+		if !strings.Contains(s.errb.String(), want) {
+			t.Errorf("stderr lacks %q: %s", want, s.errb.String())
+		}
+	}
+	if strings.Contains(s.errb.String(), `"USR1"`) || s.code != 0 {
+		t.Errorf("valid token warned about, or exit %d: %s", s.code, s.errb.String())
+	}
+}
+
+// TestSubreaper: with EP_SUBREAPER=1 orphaned grandchildren are adopted and
+// reaped; the child counts zombies whose parent is init before exiting.
+func TestSubreaper(t *testing.T) {
+	script := `for i in $(seq 50); do ( (sleep 0.1; exit 3) & ) ; done
+sleep 1
+n=0; for f in /proc/[0-9]*/stat; do read -r l < $f 2>/dev/null || continue; set -- ${l##*) }; [ "$1" = Z ] && [ "$2" = $PPID ] && n=$((n+1)); done
+echo zombies=$n; c=0; for f in /proc/[0-9]*/stat; do read -r l < $f 2>/dev/null || continue; set -- ${l##*) }; [ "$2" = $PPID ] && c=$((c+1)); done
+echo children=$c`
+	s := runSup(t, []string{"EP_SUBREAPER=1"}, script)
+	out := s.out.String()
+	if s.code != 0 || !strings.Contains(out, "zombies=0") || !strings.Contains(out, "children=1") {
+		t.Errorf("exit %d output %q: want no zombie, init's only child the main child", s.code, out)
+	}
+}
+
+func TestSignalBurst(t *testing.T) {
+	dir := t.TempDir()
+	s := startSup(t, nil, `for s in HUP INT QUIT USR1 USR2 WINCH ALRM CONT; do trap "echo $s >> `+dir+`/got" $s; done
+touch `+dir+`/ready; while [ ! -e `+dir+`/stop ]; do :; done; exit 5`)
+	waitFor(t, dir+"/ready")
+	sigs := []syscall.Signal{syscall.SIGUSR1, syscall.SIGWINCH, syscall.SIGUSR2, syscall.SIGHUP,
+		syscall.SIGALRM, syscall.SIGCONT, syscall.SIGQUIT, syscall.SIGINT}
+	for i := 0; i < 200; i++ {
+		s.cmd.Process.Signal(sigs[i%len(sigs)])
+	}
+	time.Sleep(500 * time.Millisecond)
+	os.WriteFile(dir+"/stop", nil, 0o644)
+	if code := s.wait(t, 15*time.Second); code != 5 {
+		t.Errorf("exit %d after the burst, want the child's 5; stderr %q", code, s.errb.String())
+	}
+	got, _ := os.ReadFile(dir + "/got")
+	for _, name := range []string{"HUP", "INT", "QUIT", "USR1", "USR2", "WINCH", "ALRM", "CONT"} {
+		if !strings.Contains(string(got), name) {
+			t.Errorf("%s never reached the child; got %q", name, got)
+		}
+	}
+}
+
+func counter(dir string) string {
+	return `echo run >> ` + dir + `/runs; n=$(wc -l < ` + dir + `/runs)`
+}
+
+func runs(t *testing.T, dir string) int {
+	b, _ := os.ReadFile(filepath.Join(dir, "runs"))
+	return strings.Count(string(b), "run")
+}
+
+func TestRestart(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		env     []string
+		script  string
+		code    int
+		runs    int
+		minTime time.Duration
+		maxTime time.Duration
+	}{
+		{"limit", []string{"EP_RESTART_ENABLED=1", "EP_MAX_RESTARTS=2", "EP_RESTART_BACKOFF_SECONDS=0"},
+			"kill -SEGV $$", 139, 3, 0, 10 * time.Second},
+		{"backoff", []string{"EP_RESTART_ENABLED=1", "EP_MAX_RESTARTS=2", "EP_RESTART_BACKOFF_SECONDS=1"},
+			"kill -ABRT $$", 134, 3, 2 * time.Second, 10 * time.Second},
+		{"unlimited", []string{"EP_RESTART_ENABLED=1", "EP_MAX_RESTARTS=0", "EP_RESTART_BACKOFF_SECONDS=0"},
+			`[ $n -ge 6 ] && exit 0; kill -KILL $$`, 0, 6, 0, 10 * time.Second},
+		{"normal exit", []string{"EP_RESTART_ENABLED=1", "EP_RESTART_BACKOFF_SECONDS=0"},
+			"exit 3", 3, 1, 0, 10 * time.Second},
+		{"disabled", []string{"EP_MAX_RESTARTS=5", "EP_RESTART_BACKOFF_SECONDS=0"},
+			"kill -SEGV $$", 139, 1, 0, 10 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			s := runSup(t, tc.env, counter(dir)+"; "+tc.script)
+			if s.code != tc.code || runs(t, dir) != tc.runs {
+				t.Errorf("exit %d after %d runs, want %d after %d; stderr %q", s.code, runs(t, dir), tc.code, tc.runs, s.errb.String())
+			}
+			if s.elapse < tc.minTime || s.elapse > tc.maxTime {
+				t.Errorf("took %v, want between %v and %v", s.elapse, tc.minTime, tc.maxTime)
+			}
+		})
+	}
+}
+
+// TestNoRestartAfterShutdown: a child killed by the forwarded TERM is not
+// restarted even though restarts are on.
+func TestNoRestartAfterShutdown(t *testing.T) {
+	dir := t.TempDir()
+	s := startSup(t, []string{"EP_RESTART_ENABLED=1", "EP_RESTART_BACKOFF_SECONDS=0"},
+		counter(dir)+`; touch `+dir+`/ready; while :; do sleep 0.05; done`)
+	waitFor(t, dir+"/ready")
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	if code := s.wait(t, 10*time.Second); code != 143 || runs(t, dir) != 1 {
+		t.Errorf("exit %d after %d runs, want 143 after 1", code, runs(t, dir))
+	}
+}
+
+// TestShutdownDuringBackoff: TERM while waiting to restart ends init at
+// once with the crashed child's status.
+func TestShutdownDuringBackoff(t *testing.T) {
+	dir := t.TempDir()
+	s := startSup(t, []string{"EP_RESTART_ENABLED=1", "EP_RESTART_BACKOFF_SECONDS=30"},
+		counter(dir)+`; touch `+dir+`/ready; kill -SEGV $$`)
+	waitFor(t, dir+"/ready")
+	time.Sleep(300 * time.Millisecond) // now in the backoff
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	if code := s.wait(t, 10*time.Second); code != 139 || runs(t, dir) != 1 {
+		t.Errorf("exit %d after %d runs, want 139 after 1", code, runs(t, dir))
+	}
+}
+
+// TestStageHygiene: the child starts in its own session with default
+// dispositions, an empty mask and no fds above 2, even when init inherits
+// an ignored signal and an extra fd without close-on-exec.
+func TestStageHygiene(t *testing.T) {
+	f, err := os.CreateTemp(t.TempDir(), "leak")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wrap := func(args ...string) string {
+		cmd := exec.Command("bash", append([]string{"-c", `trap '' HUP PIPE; exec 7>` + f.Name() + `; exec "$@"`, "x", initBin, "--"}, args...)...)
+		out, _ := cmd.CombinedOutput()
+		return string(out)
+	}
+	status := wrap("cat", "/proc/self/status")
+	if !strings.Contains(status, "SigIgn:\t0000000000000000") || !strings.Contains(status, "SigBlk:\t0000000000000000") {
+		t.Errorf("signal state not default:\n%s", status)
+	}
+	if out := wrap("cat", "/proc/self/fdinfo/7"); !strings.Contains(out, "No such file") {
+		t.Errorf("fd 7 leaked into the stage: %q", out)
+	}
+	stat := strings.Fields(wrap("cat", "/proc/self/stat"))
+	if len(stat) < 6 || stat[0] != stat[4] || stat[0] != stat[5] {
+		t.Errorf("not a session and group leader (pid pgid sid): %v", stat[:min(6, len(stat))])
+	}
+}

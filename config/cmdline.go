@@ -1,0 +1,122 @@
+package config
+
+import (
+	"fmt"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// Cmdline is what init takes from the kernel command line (/proc/cmdline).
+type Cmdline struct {
+	Env        []string // env.KEY=value entries as KEY=value, in order
+	Workdir    string   // workdir=
+	Command    []string // words after a standalone "--" (microVM mode)
+	DevkmsgSet bool     // printk.devkmsg= is given: leave printk_devkmsg alone
+}
+
+// Split splits a command line into words with the kernel's rules
+// (lib/cmdline.c next_arg): blanks separate words except inside double
+// quotes; a quote opening the word or its value is removed, as is the
+// matching quote closing the word.
+func Split(s string) []string {
+	var words []string
+	var cur strings.Builder
+	inWord, inQuote := false, false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '"' {
+			inQuote = !inQuote
+		}
+		if !inQuote && (c == ' ' || c == '\t' || c == '\n') {
+			if inWord {
+				words = append(words, unquote(cur.String()))
+				cur.Reset()
+				inWord = false
+			}
+			continue
+		}
+		cur.WriteByte(c)
+		inWord = true
+	}
+	if inWord {
+		words = append(words, unquote(cur.String()))
+	}
+	return words
+}
+
+func unquote(w string) string {
+	if strings.HasPrefix(w, `"`) {
+		w = strings.TrimSuffix(w[1:], `"`)
+		return w
+	}
+	if k, v, ok := strings.Cut(w, "="); ok && strings.HasPrefix(v, `"`) {
+		return k + "=" + strings.TrimSuffix(v[1:], `"`)
+	}
+	return w
+}
+
+// ParseCmdline reads the words init cares about; the others belong to the
+// kernel or to other programs and are left alone.
+func ParseCmdline(s string) (Cmdline, []string) {
+	var c Cmdline
+	var warn []string
+	words := Split(s)
+	for i, w := range words {
+		if w == "--" {
+			c.Command = words[i+1:]
+			break
+		}
+		switch {
+		case strings.HasPrefix(w, "env."):
+			kv := strings.TrimPrefix(w, "env.")
+			k, v, _ := strings.Cut(kv, "=")
+			if err := ValidEnv(k, v); err != nil {
+				warn = append(warn, fmt.Sprintf("kernel command line %q ignored: %v", w, err))
+				continue
+			}
+			c.Env = append(c.Env, k+"="+v)
+		case strings.HasPrefix(w, "workdir="):
+			d := strings.TrimPrefix(w, "workdir=")
+			if err := ValidPath(d); err != nil {
+				warn = append(warn, fmt.Sprintf("kernel command line %q ignored: %v", w, err))
+				continue
+			}
+			c.Workdir = d
+		case strings.HasPrefix(w, "printk.devkmsg="):
+			c.DevkmsgSet = true
+		}
+	}
+	return c, warn
+}
+
+var envKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// Limits of SPEC section 4.
+const (
+	MaxKey   = 128
+	MaxValue = 4096
+)
+
+// ValidEnv checks a variable name and value.
+func ValidEnv(k, v string) error {
+	switch {
+	case len(k) > MaxKey:
+		return fmt.Errorf("key longer than %d bytes", MaxKey)
+	case !envKey.MatchString(k):
+		return fmt.Errorf("key %q is not [A-Za-z_][A-Za-z0-9_]*", k)
+	case len(v) > MaxValue:
+		return fmt.Errorf("value longer than %d bytes", MaxValue)
+	case strings.IndexByte(v, 0) >= 0:
+		return fmt.Errorf("value contains a NUL byte")
+	}
+	return nil
+}
+
+// ValidPath checks a working directory: absolute and already clean.
+func ValidPath(p string) error {
+	if !filepath.IsAbs(p) || filepath.Clean(p) != p {
+		return fmt.Errorf("path %q is not absolute and clean", p)
+	}
+	return nil
+}

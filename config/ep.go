@@ -1,0 +1,185 @@
+// Package config reads init's configuration: the EP_* variables of
+// mini-init-asm, the kernel command line and /etc/metadata.json. Every
+// parser is pure: it returns values and the warnings for what it refused.
+package config
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// EP is the configuration carried by mini-init-asm's environment variables.
+type EP struct {
+	Grace       time.Duration    // EP_GRACE_SECONDS, default 10 s
+	Signals     []syscall.Signal // EP_SIGNALS extras, deduplicated, in order
+	Subreaper   bool             // EP_SUBREAPER=1
+	ExitBase    int              // EP_EXIT_CODE_BASE, 0..255, default 128
+	Restart     bool             // EP_RESTART_ENABLED=1
+	MaxRestarts int              // EP_MAX_RESTARTS, 0 = unlimited
+	Backoff     time.Duration    // EP_RESTART_BACKOFF_SECONDS, default 1 s
+}
+
+// DefaultEP is what applies when no variable is set.
+var DefaultEP = EP{Grace: 10 * time.Second, ExitBase: 128, Backoff: time.Second}
+
+// namedSignals are the names EP_SIGNALS accepts (mini-init-asm README).
+var namedSignals = map[string]syscall.Signal{
+	"USR1": syscall.SIGUSR1, "USR2": syscall.SIGUSR2, "PIPE": syscall.SIGPIPE,
+	"WINCH": syscall.SIGWINCH, "TTIN": syscall.SIGTTIN, "TTOU": syscall.SIGTTOU,
+	"CONT": syscall.SIGCONT, "ALRM": syscall.SIGALRM,
+}
+
+// ParseEP reads the EP_* variables through lookup (os.LookupEnv in
+// production). Invalid or overflowing values are ignored with a warning
+// and the default applies.
+func ParseEP(lookup func(string) (string, bool)) (EP, []string) {
+	ep := DefaultEP
+	var warn []string
+	w := func(f string, a ...any) { warn = append(warn, fmt.Sprintf(f, a...)) }
+	if v, ok := lookup("EP_GRACE_SECONDS"); ok {
+		if d, err := Seconds(v); err != nil {
+			w("EP_GRACE_SECONDS=%q ignored: %v", v, err)
+		} else {
+			ep.Grace = d
+		}
+	}
+	if v, ok := lookup("EP_RESTART_BACKOFF_SECONDS"); ok {
+		if d, err := Seconds(v); err != nil {
+			w("EP_RESTART_BACKOFF_SECONDS=%q ignored: %v", v, err)
+		} else {
+			ep.Backoff = d
+		}
+	}
+	if v, ok := lookup("EP_MAX_RESTARTS"); ok {
+		if n, err := Uint(v); err != nil || n > math.MaxInt32 {
+			w("EP_MAX_RESTARTS=%q ignored: not a decimal number in range", v)
+		} else {
+			ep.MaxRestarts = int(n)
+		}
+	}
+	if v, ok := lookup("EP_EXIT_CODE_BASE"); ok {
+		if n, err := Uint(v); err != nil || n > 255 {
+			w("EP_EXIT_CODE_BASE=%q ignored: not a decimal number in 0..255", v)
+		} else {
+			ep.ExitBase = int(n)
+		}
+	}
+	ep.Subreaper = flag(lookup, "EP_SUBREAPER", w)
+	ep.Restart = flag(lookup, "EP_RESTART_ENABLED", w)
+	if v, ok := lookup("EP_SIGNALS"); ok {
+		var sw []string
+		ep.Signals, sw = ParseSignals(v, rtRange(lookup, w))
+		warn = append(warn, sw...)
+	}
+	return ep, warn
+}
+
+func flag(lookup func(string) (string, bool), name string, w func(string, ...any)) bool {
+	v, ok := lookup(name)
+	if !ok || v == "0" || v == "" {
+		return false
+	}
+	if v != "1" {
+		w("%s=%q ignored: only 1 enables it", name, v)
+		return false
+	}
+	return true
+}
+
+// rtRange returns [SIGRTMIN, SIGRTMAX] from EP_SIGRTMIN/EP_SIGRTMAX, or
+// nil when they are not both set to valid numbers (RT tokens disabled).
+func rtRange(lookup func(string) (string, bool), w func(string, ...any)) []int {
+	lo, lok := lookup("EP_SIGRTMIN")
+	hi, hok := lookup("EP_SIGRTMAX")
+	if !lok || !hok {
+		return nil
+	}
+	l, err1 := Uint(lo)
+	h, err2 := Uint(hi)
+	if err1 != nil || err2 != nil || l < 32 || h > 64 || l > h {
+		w("EP_SIGRTMIN=%q EP_SIGRTMAX=%q ignored: need 32 <= min <= max <= 64", lo, hi)
+		return nil
+	}
+	return []int{int(l), int(h)}
+}
+
+// ParseSignals parses an EP_SIGNALS list: named tokens, decimal numbers
+// 1..64 and RT1..RT30 (SIGRTMIN+N, only with rt set). Tokens are
+// comma-separated, surrounding blanks are trimmed, empty tokens skipped.
+// SIGKILL and SIGSTOP cannot be caught and are refused.
+func ParseSignals(csv string, rt []int) ([]syscall.Signal, []string) {
+	var sigs []syscall.Signal
+	var warn []string
+	seen := map[syscall.Signal]bool{}
+	for _, tok := range strings.Split(csv, ",") {
+		tok = strings.TrimSpace(tok)
+		if tok == "" {
+			continue
+		}
+		sig, err := parseSignal(tok, rt)
+		if err != nil {
+			warn = append(warn, fmt.Sprintf("EP_SIGNALS token %q ignored: %v", tok, err))
+			continue
+		}
+		if !seen[sig] {
+			seen[sig] = true
+			sigs = append(sigs, sig)
+		}
+	}
+	return sigs, warn
+}
+
+func parseSignal(tok string, rt []int) (syscall.Signal, error) {
+	if s, ok := namedSignals[tok]; ok {
+		return s, nil
+	}
+	if strings.HasPrefix(tok, "RT") && len(tok) > 2 {
+		n, err := Uint(tok[2:])
+		if err != nil || n < 1 || n > 30 {
+			return 0, fmt.Errorf("RT tokens are RT1..RT30")
+		}
+		if rt == nil {
+			return 0, fmt.Errorf("RT tokens need EP_SIGRTMIN and EP_SIGRTMAX")
+		}
+		if rt[0]+int(n) > rt[1] {
+			return 0, fmt.Errorf("SIGRTMIN+%d is above EP_SIGRTMAX=%d", n, rt[1])
+		}
+		return syscall.Signal(rt[0] + int(n)), nil
+	}
+	n, err := Uint(tok)
+	if err != nil {
+		return 0, fmt.Errorf("unknown signal name")
+	}
+	if n < 1 || n > 64 {
+		return 0, fmt.Errorf("signal number out of 1..64")
+	}
+	if s := syscall.Signal(n); s == syscall.SIGKILL || s == syscall.SIGSTOP {
+		return 0, fmt.Errorf("%v cannot be caught or forwarded", s)
+	}
+	return syscall.Signal(n), nil
+}
+
+// Uint parses a non-negative decimal number (no sign, no blanks).
+func Uint(s string) (uint64, error) {
+	if s == "" || s[0] == '+' {
+		return 0, fmt.Errorf("not a non-negative decimal number")
+	}
+	return strconv.ParseUint(s, 10, 64)
+}
+
+// Seconds parses a non-negative decimal number of seconds, clamped to the
+// longest time.Duration (about 292 years).
+func Seconds(s string) (time.Duration, error) {
+	n, err := Uint(s)
+	if err != nil {
+		return 0, fmt.Errorf("not a non-negative decimal number of seconds")
+	}
+	if n > uint64(math.MaxInt64/int64(time.Second)) {
+		return time.Duration(math.MaxInt64), nil
+	}
+	return time.Duration(n) * time.Second, nil
+}

@@ -1,0 +1,108 @@
+package config
+
+import (
+	"reflect"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func env(kv ...string) func(string) (string, bool) {
+	m := map[string]string{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		m[kv[i]] = kv[i+1]
+	}
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+func TestParseEP(t *testing.T) {
+	max := time.Duration(1<<63 - 1)
+	for _, tc := range []struct {
+		name  string
+		env   []string
+		want  EP
+		warns int
+	}{
+		{"defaults", nil, DefaultEP, 0},
+		{"grace", []string{"EP_GRACE_SECONDS", "3"}, EP{Grace: 3 * time.Second, ExitBase: 128, Backoff: time.Second}, 0},
+		{"grace zero", []string{"EP_GRACE_SECONDS", "0"}, EP{ExitBase: 128, Backoff: time.Second}, 0},
+		{"grace clamped", []string{"EP_GRACE_SECONDS", "18446744073709551615"}, EP{Grace: max, ExitBase: 128, Backoff: time.Second}, 0},
+		{"grace overflow", []string{"EP_GRACE_SECONDS", "18446744073709551616"}, DefaultEP, 1},
+		{"grace negative", []string{"EP_GRACE_SECONDS", "-1"}, DefaultEP, 1},
+		{"grace plus", []string{"EP_GRACE_SECONDS", "+5"}, DefaultEP, 1},
+		{"grace blank", []string{"EP_GRACE_SECONDS", " 5"}, DefaultEP, 1},
+		{"grace empty", []string{"EP_GRACE_SECONDS", ""}, DefaultEP, 1},
+		{"base 200", []string{"EP_EXIT_CODE_BASE", "200"}, EP{Grace: 10 * time.Second, ExitBase: 200, Backoff: time.Second}, 0},
+		{"base 0", []string{"EP_EXIT_CODE_BASE", "0"}, EP{Grace: 10 * time.Second, ExitBase: 0, Backoff: time.Second}, 0},
+		{"base 255", []string{"EP_EXIT_CODE_BASE", "255"}, EP{Grace: 10 * time.Second, ExitBase: 255, Backoff: time.Second}, 0},
+		{"base 256", []string{"EP_EXIT_CODE_BASE", "256"}, DefaultEP, 1},
+		{"base word", []string{"EP_EXIT_CODE_BASE", "abc"}, DefaultEP, 1},
+		{"restart", []string{"EP_RESTART_ENABLED", "1", "EP_MAX_RESTARTS", "5", "EP_RESTART_BACKOFF_SECONDS", "2"},
+			EP{Grace: 10 * time.Second, ExitBase: 128, Restart: true, MaxRestarts: 5, Backoff: 2 * time.Second}, 0},
+		{"restart yes", []string{"EP_RESTART_ENABLED", "yes"}, DefaultEP, 1},
+		{"restart 0", []string{"EP_RESTART_ENABLED", "0"}, DefaultEP, 0},
+		{"max restarts overflow", []string{"EP_MAX_RESTARTS", "99999999999"}, DefaultEP, 1},
+		{"subreaper", []string{"EP_SUBREAPER", "1"}, EP{Grace: 10 * time.Second, ExitBase: 128, Backoff: time.Second, Subreaper: true}, 0},
+		{"signals", []string{"EP_SIGNALS", "USR1, 24"}, EP{Grace: 10 * time.Second, ExitBase: 128, Backoff: time.Second,
+			Signals: []syscall.Signal{syscall.SIGUSR1, syscall.SIGXCPU}}, 0},
+		{"rt", []string{"EP_SIGRTMIN", "34", "EP_SIGRTMAX", "64", "EP_SIGNALS", "RT1,RT30"}, EP{Grace: 10 * time.Second, ExitBase: 128, Backoff: time.Second,
+			Signals: []syscall.Signal{35, 64}}, 0},
+		{"rt bad range", []string{"EP_SIGRTMIN", "40", "EP_SIGRTMAX", "35", "EP_SIGNALS", "RT1"}, DefaultEP, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, warns := ParseEP(env(tc.env...))
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %+v, want %+v", got, tc.want)
+			}
+			if len(warns) != tc.warns {
+				t.Errorf("warnings %q, want %d", warns, tc.warns)
+			}
+		})
+	}
+}
+
+func TestParseSignals(t *testing.T) {
+	rt := []int{34, 64}
+	for _, tc := range []struct {
+		in    string
+		rt    []int
+		want  []syscall.Signal
+		warns []string
+	}{
+		{"", nil, nil, nil},
+		{",,", nil, nil, nil},
+		{"USR1", nil, []syscall.Signal{10}, nil},
+		{"USR1,USR2,PIPE,WINCH,TTIN,TTOU,CONT,ALRM", nil, []syscall.Signal{10, 12, 13, 28, 21, 22, 18, 14}, nil},
+		{" USR1 , USR1 ,10", nil, []syscall.Signal{10}, nil},
+		{"usr1", nil, nil, []string{"unknown signal name"}},
+		{"SIGUSR1", nil, nil, []string{"unknown signal name"}},
+		{"FOO,USR2", nil, []syscall.Signal{12}, []string{"unknown"}},
+		{"9", nil, nil, []string{"cannot be caught"}},
+		{"19", nil, nil, []string{"cannot be caught"}},
+		{"0", nil, nil, []string{"out of 1..64"}},
+		{"65", nil, nil, []string{"out of 1..64"}},
+		{"64", nil, []syscall.Signal{64}, nil},
+		{"99999999999999999999", nil, nil, []string{"unknown signal name"}},
+		{"RT1", nil, nil, []string{"need EP_SIGRTMIN"}},
+		{"RT1,RT5", rt, []syscall.Signal{35, 39}, nil},
+		{"RT0", rt, nil, []string{"RT1..RT30"}},
+		{"RT31", rt, nil, []string{"RT1..RT30"}},
+		{"RT30", []int{34, 60}, nil, []string{"above EP_SIGRTMAX"}},
+		{"RT", rt, nil, []string{"unknown"}},
+	} {
+		got, warns := ParseSignals(tc.in, tc.rt)
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("ParseSignals(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+		if len(warns) != len(tc.warns) {
+			t.Errorf("ParseSignals(%q) warnings %q, want %q", tc.in, warns, tc.warns)
+			continue
+		}
+		for i, w := range tc.warns {
+			if !strings.Contains(warns[i], w) {
+				t.Errorf("ParseSignals(%q) warning %q lacks %q", tc.in, warns[i], w)
+			}
+		}
+	}
+}

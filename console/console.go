@@ -1,0 +1,115 @@
+// Package console sets up the standard streams of pid 1 and of its stages
+// (SPEC 2.1 step 3): stdin from /dev/null, stdout to /dev/console, stderr
+// through the kmsg relay; without a console stdout joins the relay, without
+// a usable /dev/kmsg the relay writes to the console.
+package console
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/stageinit/stageinit/kmsg"
+	"golang.org/x/sys/unix"
+)
+
+// Streams are the devices init opened; a nil field was not usable.
+type Streams struct {
+	Null, Console, Kmsg *os.File
+}
+
+// Open opens dev/null, dev/console and dev/kmsg under dev. Opening never
+// blocks: a FIFO or a stuck tty is opened O_NONBLOCK, then set blocking.
+func Open(dev string) (*Streams, []string) {
+	var s Streams
+	var warn []string
+	var err error
+	if s.Null, err = open(dev+"/null", unix.O_RDWR); err != nil {
+		warn = append(warn, err.Error())
+	}
+	if s.Console, err = open(dev+"/console", unix.O_WRONLY|unix.O_NOCTTY); err != nil {
+		warn = append(warn, err.Error()+": stage stdout goes to the kmsg relay")
+	}
+	if s.Kmsg, err = open(dev+"/kmsg", unix.O_WRONLY|unix.O_APPEND); err != nil {
+		warn = append(warn, err.Error()+": the relay writes to the console")
+	}
+	return &s, warn
+}
+
+func open(path string, flags int) (*os.File, error) {
+	fd, err := unix.Open(path, flags|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	unix.SetNonblock(fd, false)
+	return os.NewFile(uintptr(fd), path), nil
+}
+
+// LogOutput is where init's own log goes: kmsg records, else console lines.
+func (s *Streams) LogOutput() (io.Writer, bool) {
+	switch {
+	case s.Kmsg != nil:
+		return s.Kmsg, true
+	case s.Console != nil:
+		return s.Console, false
+	}
+	return io.Discard, false
+}
+
+// Adopt makes the streams init's own fds 0, 1 and 2 (dup3(2)). Init's fd 2
+// is kmsg itself rather than a pipe, so a Go runtime crash report still
+// reaches the kernel log after init is gone.
+func (s *Streams) Adopt() []string {
+	var warn []string
+	w, _ := s.LogOutput()
+	err := s.Console
+	if f, ok := w.(*os.File); ok {
+		err = f
+	}
+	for fd, f := range []*os.File{s.Null, s.Console, err} {
+		if f == nil {
+			continue
+		}
+		if e := unix.Dup3(int(f.Fd()), fd, 0); e != nil {
+			warn = append(warn, fmt.Sprintf("dup3 %s to fd %d: %v", f.Name(), fd, e))
+		}
+	}
+	return warn
+}
+
+// Stage gives a stage its fds: 0 /dev/null, 1 the console (or the relay),
+// 2 a pipe relayed line by line to kmsg (SPEC 2.4). started tags the relay
+// with the leader's pid; done closes init's end of the pipe, flushes a final
+// partial line and reports refused lines, without waiting for grandchildren
+// that still hold the pipe.
+func (s *Streams) Stage(name string, log *kmsg.Logger) (files [3]uintptr, started func(int), done func(), err error) {
+	null := ^uintptr(0)
+	if s.Null != nil {
+		null = s.Null.Fd()
+	}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		c := null
+		if s.Console != nil {
+			c = s.Console.Fd()
+		}
+		return [3]uintptr{null, c, c}, func(int) {}, func() {}, fmt.Errorf("pipe: %w", err)
+	}
+	w, style := s.LogOutput()
+	relay := kmsg.NewRelay(pr, w, style, name)
+	out := pw.Fd()
+	if s.Console != nil {
+		out = s.Console.Fd()
+	}
+	files = [3]uintptr{null, out, pw.Fd()}
+	done = func() {
+		pw.Close()
+		relay.Flush()
+		relay.Wait(100 * time.Millisecond)
+		if n := relay.Dropped(); n > 0 {
+			log.Warnf("%s: %d lines dropped", name, n)
+		}
+	}
+	return files, relay.Start, done, nil
+}

@@ -1,0 +1,111 @@
+package kmsg
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestParseLevel(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		level int
+		rest  string
+	}{
+		{"<3>boom", 3, "boom"},
+		{"<0>x", 0, "x"},
+		{"<7>", 7, ""},
+		{"<8>x", 6, "<8>x"},
+		{"<12>x", 6, "<12>x"},
+		{"<3", 6, "<3"},
+		{"plain", 6, "plain"},
+		{"", 6, ""},
+	} {
+		l, rest := ParseLevel([]byte(tc.in), Info)
+		if l != tc.level || string(rest) != tc.rest {
+			t.Errorf("ParseLevel(%q) = %d %q, want %d %q", tc.in, l, rest, tc.level, tc.rest)
+		}
+	}
+}
+
+func TestEscape(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"hello", "hello"},
+		{"a\x00b", `a\x00b`},
+		{"tab\tok", "tab\tok"},
+		{"bell\x07", `bell\x07`},
+		{"del\x7f", `del\x7f`},
+		{"caf\xc3\xa9", "café"},
+		{"bad\xff\xfe", `bad\xff\xfe`},
+		{"trunc\xe2\x82", `trunc\xe2\x82`},
+		{"\r", `\x0d`},
+	} {
+		if got := string(Escape([]byte(tc.in))); got != tc.want {
+			t.Errorf("Escape(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// joinBodies strips the head and newline of each record and concatenates.
+func joinBodies(t *testing.T, recs [][]byte, head string, max int) string {
+	t.Helper()
+	var b strings.Builder
+	for _, r := range recs {
+		if len(r) > max {
+			t.Errorf("record of %d bytes > %d", len(r), max)
+		}
+		if !bytes.HasPrefix(r, []byte(head)) || r[len(r)-1] != '\n' {
+			t.Fatalf("record %q lacks head %q or newline", r, head)
+		}
+		body := r[len(head) : len(r)-1]
+		if !utf8.Valid(body) {
+			t.Errorf("record body not valid UTF-8: %q", body)
+		}
+		b.Write(body)
+	}
+	return b.String()
+}
+
+func TestRecordsBoundaries(t *testing.T) {
+	const head = "<6>boot[42]: "
+	// room for the body in a 1024-byte record
+	room := 1024 - len(head) - 1
+	for _, tc := range []struct {
+		name string
+		text string
+		recs int
+	}{
+		{"empty", "", 1},
+		{"1023 total", strings.Repeat("a", 1023-len(head)-1), 1},
+		{"1024 total", strings.Repeat("a", room), 1},
+		{"1025 total", strings.Repeat("a", room+1), 2},
+		{"euro at split", strings.Repeat("a", room-1) + "€" + "b", 2},
+		{"euro ends at split", strings.Repeat("a", room-3) + "€", 1},
+		{"4-byte at split", strings.Repeat("a", room-2) + "😀", 2},
+		{"NUL at split", strings.Repeat("a", room-1) + "\x00", 2},
+		{"10 KiB", strings.Repeat("xyz", 10<<10/3), 11},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			recs := Records(Info, "boot[42]", []byte(tc.text), 1024)
+			if len(recs) != tc.recs {
+				t.Errorf("%d records, want %d", len(recs), tc.recs)
+			}
+			got := joinBodies(t, recs, head, 1024)
+			if want := string(Escape([]byte(tc.text))); got != want {
+				t.Errorf("bodies joined differ from the escaped line (%d vs %d bytes)", len(got), len(want))
+			}
+		})
+	}
+}
+
+func TestRecordsDefaultMax(t *testing.T) {
+	line := strings.Repeat("é", 3000)
+	recs := Records(Err, "reboot[7]", []byte(line), MaxRecord)
+	if got := joinBodies(t, recs, "<3>reboot[7]: ", MaxRecord); got != line {
+		t.Errorf("line not preserved across %d records", len(recs))
+	}
+	if len(recs) < 6 {
+		t.Errorf("%d records for 6000 bytes", len(recs))
+	}
+}

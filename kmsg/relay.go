@@ -1,0 +1,158 @@
+package kmsg
+
+import (
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// maxPending bounds the bytes of one unfinished line kept in memory; longer
+// lines are written out in records as they arrive.
+const maxPending = 64 << 10
+
+// Relay copies a stage's stderr pipe to the kernel log, one record per line
+// tagged "name[pid]" (SPEC 2.4). It runs in its own goroutine: a slow
+// kmsg or console slows the stage that writes, never pid 1. Without a
+// usable kmsg (kmsgStyle false) it writes plain "name[pid]: text" lines.
+type Relay struct {
+	r         *os.File
+	w         io.Writer
+	kmsgStyle bool
+	name      string
+
+	mu      sync.Mutex
+	tag     string
+	pending []byte
+	level   int  // level of the line being assembled
+	midLine bool // part of the current line was already written
+	started chan struct{}
+	once    sync.Once
+	done    chan struct{}
+	dropped atomic.Uint64
+}
+
+// NewRelay relays r to w once Start names the stage's pid.
+func NewRelay(r *os.File, w io.Writer, kmsgStyle bool, name string) *Relay {
+	rl := &Relay{r: r, w: w, kmsgStyle: kmsgStyle, name: name,
+		started: make(chan struct{}), done: make(chan struct{})}
+	go rl.loop()
+	return rl
+}
+
+// Start tags the following lines with pid (the stage leader) and starts
+// reading; it is called again with the new pid when a stage restarts.
+func (rl *Relay) Start(pid int) {
+	rl.mu.Lock()
+	rl.tag = rl.name + "[" + strconv.Itoa(pid) + "]"
+	rl.mu.Unlock()
+	rl.once.Do(func() { close(rl.started) })
+}
+
+func (rl *Relay) loop() {
+	defer close(rl.done)
+	<-rl.started
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := rl.r.Read(buf)
+		if n > 0 {
+			rl.mu.Lock()
+			rl.feed(buf[:n])
+			rl.mu.Unlock()
+		}
+		if err != nil {
+			rl.mu.Lock()
+			rl.flushLocked()
+			rl.mu.Unlock()
+			rl.r.Close()
+			return
+		}
+	}
+}
+
+// feed appends data and writes every complete line.
+func (rl *Relay) feed(data []byte) {
+	for len(data) > 0 {
+		i := indexNL(data)
+		if i < 0 {
+			rl.pending = append(rl.pending, data...)
+			if len(rl.pending) > maxPending {
+				n := cut(rl.pending, maxPending)
+				rl.emit(rl.pending[:n])
+				rl.pending = append(rl.pending[:0], rl.pending[n:]...)
+				rl.midLine = true
+			}
+			return
+		}
+		rl.pending = append(rl.pending, data[:i]...)
+		rl.emit(rl.pending)
+		rl.pending, rl.midLine = rl.pending[:0], false
+		data = data[i+1:]
+	}
+}
+
+func indexNL(b []byte) int {
+	for i, c := range b {
+		if c == '\n' {
+			return i
+		}
+	}
+	return -1
+}
+
+// emit writes one line (or a piece of a long one) as records.
+func (rl *Relay) emit(line []byte) {
+	if !rl.midLine {
+		rl.level, line = ParseLevel(line, Info)
+	}
+	if !rl.kmsgStyle {
+		out := append([]byte(rl.tag+": "), Escape(line)...)
+		if _, err := rl.w.Write(append(out, '\n')); err != nil {
+			rl.dropped.Add(1)
+		}
+		return
+	}
+	failed := false
+	for _, rec := range Records(rl.level, rl.tag, line, MaxRecord) {
+		if _, err := rl.w.Write(rec); err != nil {
+			failed = true
+		}
+	}
+	if failed {
+		rl.dropped.Add(1)
+	}
+}
+
+func (rl *Relay) flushLocked() {
+	if len(rl.pending) > 0 {
+		rl.emit(rl.pending)
+		rl.pending, rl.midLine = rl.pending[:0], false
+	}
+}
+
+// Flush writes a final line that has no newline yet (the stage exited).
+// It does not wait for the relay, which may be busy writing.
+func (rl *Relay) Flush() {
+	go func() {
+		rl.mu.Lock()
+		rl.flushLocked()
+		rl.mu.Unlock()
+	}()
+}
+
+// Wait waits up to d for the pipe's end of file (every writer gone). It
+// returns false when a grandchild still holds the pipe open; the relay then
+// keeps running on its own.
+func (rl *Relay) Wait(d time.Duration) bool {
+	select {
+	case <-rl.done:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
+// Dropped returns and resets the number of lines the kernel refused.
+func (rl *Relay) Dropped() uint64 { return rl.dropped.Swap(0) }

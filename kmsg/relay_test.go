@@ -1,0 +1,86 @@
+package kmsg
+
+import (
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// recorder keeps each Write as one record, like /dev/kmsg does.
+type recorder struct {
+	mu   sync.Mutex
+	recs []string
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.recs = append(r.recs, string(b))
+	return len(b), nil
+}
+
+func (r *recorder) all() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.recs...)
+}
+
+func TestRelay(t *testing.T) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &recorder{}
+	rl := NewRelay(pr, rec, true, "boot")
+	rl.Start(42)
+	long := strings.Repeat("x", 200<<10) // longer than maxPending
+	pw.WriteString("one\n<3>two\ntw")
+	pw.WriteString("o and a half\n" + long + "\nlast without newline")
+	pw.Close()
+	if !rl.Wait(5 * time.Second) {
+		t.Fatal("relay did not see EOF")
+	}
+	recs := rec.all()
+	if len(recs) < 4 || recs[0] != "<6>boot[42]: one\n" || recs[1] != "<3>boot[42]: two\n" ||
+		recs[2] != "<6>boot[42]: two and a half\n" {
+		t.Fatalf("records: %q", recs[:min(4, len(recs))])
+	}
+	var body strings.Builder
+	for _, r := range recs[3 : len(recs)-1] {
+		if len(r) > MaxRecord {
+			t.Errorf("record of %d bytes", len(r))
+		}
+		body.WriteString(strings.TrimSuffix(strings.TrimPrefix(r, "<6>boot[42]: "), "\n"))
+	}
+	if body.String() != long {
+		t.Errorf("long line: got %d bytes back, want %d", body.Len(), len(long))
+	}
+	if last := recs[len(recs)-1]; last != "<6>boot[42]: last without newline\n" {
+		t.Errorf("last record %q", last)
+	}
+}
+
+func TestRelayFlushWhileHeldOpen(t *testing.T) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pw.Close() // a "grandchild" keeps the pipe open
+	rec := &recorder{}
+	rl := NewRelay(pr, rec, false, "reboot")
+	rl.Start(9)
+	pw.WriteString("partial")
+	time.Sleep(50 * time.Millisecond)
+	rl.Flush()
+	if rl.Wait(100 * time.Millisecond) {
+		t.Fatal("relay saw EOF while the pipe is still open")
+	}
+	for i := 0; i < 100 && len(rec.all()) == 0; i++ {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := rec.all(); len(got) != 1 || got[0] != "reboot[9]: partial\n" {
+		t.Errorf("records %q", got)
+	}
+}

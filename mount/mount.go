@@ -1,0 +1,110 @@
+// Package mount sets up the early file system of pid 1 (SPEC 2.1): a mount
+// table applied by one loop that logs and carries on (u-root libinit), and
+// the symlinks and directories a diskless node expects.
+package mount
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"golang.org/x/sys/unix"
+)
+
+// Mount is one row of the table: mount(2) arguments.
+type Mount struct {
+	Source, Target, FSType string
+	Flags                  uintptr
+	Data                   string
+}
+
+// Table is SPEC 2.1's mount table, in order. The first row remounts /.
+var Table = []Mount{
+	{"", "/", "", unix.MS_REMOUNT | unix.MS_NOSUID, ""},
+	{"none", "/dev", "devtmpfs", unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_STRICTATIME, ""},
+	{"none", "/proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+	{"none", "/sys", "sysfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+	{"none", "/sys/fs/cgroup", "cgroup2", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, ""},
+	{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "gid=5,mode=0620,ptmxmode=000"},
+}
+
+// Sys holds the seams: mount(2) and the mount-point check.
+type Sys struct {
+	Mount        func(source, target, fstype string, flags uintptr, data string) error
+	IsMountPoint func(target string) bool
+}
+
+// Real is the production Sys.
+var Real = Sys{Mount: unix.Mount, IsMountPoint: IsMountPoint}
+
+// Apply mounts every row whose target is not already a mount point
+// (already mounted counts as success), creating missing targets. It never
+// stops early and returns one line per row for the log, errors first.
+func Apply(table []Mount, sys Sys) (done, failed []string) {
+	for _, m := range table {
+		if m.Flags&unix.MS_REMOUNT == 0 {
+			if sys.IsMountPoint(m.Target) {
+				done = append(done, fmt.Sprintf("%s already mounted", m.Target))
+				continue
+			}
+			if err := os.MkdirAll(m.Target, 0o755); err != nil {
+				failed = append(failed, fmt.Sprintf("mkdir %s: %v", m.Target, err))
+				continue
+			}
+		}
+		if err := sys.Mount(m.Source, m.Target, m.FSType, m.Flags, m.Data); err != nil {
+			failed = append(failed, fmt.Sprintf("mount %s on %s type %s (%s): %v",
+				m.Source, m.Target, m.FSType, m.Data, err))
+			continue
+		}
+		done = append(done, fmt.Sprintf("mounted %s on %s", m.FSType, m.Target))
+	}
+	return done, failed
+}
+
+// IsMountPoint tells whether target is a mount point: from
+// /proc/self/mountinfo when proc is mounted, otherwise by comparing the
+// device of target with that of its parent (proc(5), stat(2)).
+func IsMountPoint(target string) bool {
+	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
+		defer f.Close()
+		return MountPoints(f)[filepath.Clean(target)]
+	}
+	var st, parent unix.Stat_t
+	if unix.Lstat(target, &st) != nil || unix.Lstat(filepath.Dir(target), &parent) != nil {
+		return false
+	}
+	return st.Dev != parent.Dev
+}
+
+// MountPoints parses mountinfo (proc(5)): the set of mount points, with
+// octal escapes such as \040 decoded.
+func MountPoints(r io.Reader) map[string]bool {
+	mp := map[string]bool{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		f := strings.Fields(sc.Text())
+		if len(f) >= 5 {
+			mp[unescape(f[4])] = true
+		}
+	}
+	return mp
+}
+
+func unescape(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
+			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
+			i += 3
+			continue
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
+
+func isOctal(c byte) bool { return c >= '0' && c <= '7' }

@@ -1,0 +1,163 @@
+package stages
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stageinit/stageinit/kmsg"
+	"golang.org/x/sys/unix"
+)
+
+// TestReaperRace starts 10,000 short children, each leaving an orphan
+// behind, while a reaper loop collects everything. Every child's status
+// must reach its own waiter and no zombie may remain.
+func TestReaperRace(t *testing.T) {
+	n := 10000
+	if testing.Short() {
+		n = 500
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatalf("prctl: %v", err)
+	}
+	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+	var orphans sync.Map
+	r := &Reaper{Orphan: func(st Status) { orphans.Store(st.Pid, st) }}
+	stop := make(chan struct{})
+	var loop sync.WaitGroup
+	loop.Add(1)
+	go func() { // the SIGCHLD loop stand-in: reap as fast as possible
+		defer loop.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+				r.Reap()
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+	}()
+	devnull, _ := os.Open(os.DevNull)
+	defer devnull.Close()
+	fd := devnull.Fd()
+	var wg sync.WaitGroup
+	errs := make(chan string, n)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := w; i < n; i += 8 {
+				code := i % 256
+				s := Spec{Name: "race", Argv: []string{"/bin/sh", "-c", "(exit 7) & exit " + strconv.Itoa(code)},
+					Files: [3]uintptr{fd, fd, fd}}
+				pid, ch, err := r.Start(func() (int, error) { return spawn(s) })
+				if err != nil {
+					errs <- err.Error()
+					continue
+				}
+				st := <-ch
+				if st.Pid != pid || st.WS.ExitStatus() != code || st.WS.Signaled() {
+					errs <- fmt.Sprintf("child %d: got pid %d status %v, want exit %d", pid, st.Pid, st.WS, code)
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, none := r.Reap(); none {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("children left after 10 s: %s", zombies())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(stop)
+	loop.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+	count := 0
+	orphans.Range(func(_, v any) bool { count++; return true })
+	t.Logf("%d children, %d orphans reaped", n, count)
+	if z := zombies(); z != "" {
+		t.Errorf("zombies left: %s", z)
+	}
+}
+
+// zombies lists processes in state Z whose parent is this process.
+func zombies() string {
+	var out []string
+	self := strconv.Itoa(os.Getpid())
+	dirs, _ := os.ReadDir("/proc")
+	for _, d := range dirs {
+		b, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		if len(f) > 1 && f[0] == "Z" && f[1] == self {
+			out = append(out, d.Name())
+		}
+	}
+	return strings.Join(out, " ")
+}
+
+func TestStatusCode(t *testing.T) {
+	for _, tc := range []struct {
+		ws   unix.WaitStatus
+		base int
+		want int
+	}{
+		{0, 128, 0},
+		{3 << 8, 128, 3},
+		{255 << 8, 128, 255},
+		{unix.WaitStatus(unix.SIGKILL), 128, 137},
+		{unix.WaitStatus(unix.SIGKILL), 200, 209},
+		{unix.WaitStatus(unix.SIGTERM), 0, 15},
+		{unix.WaitStatus(unix.SIGSEGV) | 0x80, 128, 139}, // core dumped
+	} {
+		if got := (Status{WS: tc.ws}).Code(tc.base); got != tc.want {
+			t.Errorf("Code(%#x, %d) = %d, want %d", int(tc.ws), tc.base, got, tc.want)
+		}
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string, mode os.FileMode) string {
+		p := dir + "/" + name
+		if err := os.WriteFile(p, []byte(body), mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	log := kmsg.NewLogger(os.Stderr, false)
+	for _, tc := range []struct {
+		name string
+		path string
+		want int
+	}{
+		{"missing", dir + "/nope", 127},
+		{"no PATH match", "no-such-command-here", 127},
+		{"mode 0644", write("plain", "#!/bin/sh\n", 0o644), 126},
+		{"directory", dir, 126},
+		{"garbage", write("garbage", "\x7fELF garbage", 0o755), 126},
+		{"bad interpreter", write("badint", "#!/nonexistent\n", 0o755), 126},
+		{"empty", write("empty", "", 0o755), 126},
+	} {
+		r := &Runner{Reaper: &Reaper{}, Log: log, Policy: Policy{ExitBase: 128}}
+		res := r.Run(Spec{Name: tc.name, Argv: []string{tc.path}, Files: [3]uintptr{0, 1, 2}})
+		if res.Err == nil || res.Code != tc.want {
+			t.Errorf("%s: code %d err %v, want %d", tc.name, res.Code, res.Err, tc.want)
+		}
+	}
+}

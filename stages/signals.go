@@ -1,0 +1,74 @@
+package stages
+
+import (
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Action is what init does with a signal it receives.
+type Action int
+
+const (
+	Ignore   Action = iota // logged at debug
+	Reap                   // SIGCHLD: reap every exited child
+	Forward                // sent as-is to the stage's process group
+	Soft                   // supervisor: forwarded, arms grace, no more restarts
+	Reboot                 // pid 1: reboot request
+	Halt                   // pid 1: halt request
+	Poweroff               // pid 1: poweroff request (strongest)
+)
+
+// Table maps signals to actions; signals not in it are ignored.
+type Table map[syscall.Signal]Action
+
+// SupervisorTable is SPEC section 5 (mini-init-asm parity) plus extras.
+func SupervisorTable(extras []syscall.Signal) Table {
+	t := Table{}
+	for _, s := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE,
+		syscall.SIGWINCH, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGCONT, syscall.SIGALRM} {
+		t[s] = Forward
+	}
+	t.add(extras)
+	for _, s := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM} {
+		t[s] = Soft
+	}
+	return t
+}
+
+// PID1Table is SPEC section 2.3. Requests win over EP_SIGNALS extras.
+func PID1Table(extras []syscall.Signal) Table {
+	t := Table{syscall.SIGHUP: Forward, syscall.SIGQUIT: Forward,
+		syscall.SIGWINCH: Forward}
+	t.add(extras)
+	t[syscall.SIGTERM], t[syscall.SIGINT] = Reboot, Reboot
+	t[syscall.SIGUSR2], t[syscall.SIGPWR] = Poweroff, Poweroff
+	t[syscall.SIGUSR1] = Halt
+	return t
+}
+
+// add makes extras forwarded; SIGCHLD always stays Reap.
+func (t Table) add(extras []syscall.Signal) {
+	for _, s := range extras {
+		t[s] = Forward
+	}
+	t[syscall.SIGCHLD] = Reap
+}
+
+// Lookup returns the action for sig. SIGURG is never forwarded: the Go
+// runtime sends it to its own threads for preemption.
+func (t Table) Lookup(sig syscall.Signal) Action {
+	if sig == syscall.SIGURG {
+		return Ignore
+	}
+	return t[sig]
+}
+
+// Notify routes every catchable signal to a channel. Installing a handler
+// for all of them (never signal.Ignore) means no signal can stop or end
+// init, and stages start with every disposition at SIG_DFL.
+func Notify() <-chan os.Signal {
+	ch := make(chan os.Signal, 256)
+	signal.Notify(ch)
+	return ch
+}

@@ -1,0 +1,97 @@
+package stages
+
+import (
+	"os"
+	"syscall"
+	"time"
+
+	"github.com/stageinit/stageinit/kmsg"
+	"golang.org/x/sys/unix"
+)
+
+// Teardown ends every process but init before a reboot or a soft restart
+// (SPEC 2.5). Its side effects go through one-function seams.
+type Teardown struct {
+	Reaper *Reaper
+	Log    *kmsg.Logger
+	Grace  time.Duration
+	Kill   func(pid int, sig syscall.Signal) error // nil: unix.Kill
+	Sync   func()                                  // nil: unix.Sync
+	Getpid func() int                              // nil: os.Getpid
+	// Reap and sync deadlines; zero means 5 s and 10 s.
+	ReapDeadline, SyncDeadline time.Duration
+}
+
+// Run sends TERM and CONT to every process, waits until none is left or the
+// grace period ends, sends KILL, reaps until ECHILD, then syncs, each with
+// a deadline. kill(-1, ...) is only ever sent by pid 1.
+func (t *Teardown) Run() {
+	getpid, kill, sync := t.Getpid, t.Kill, t.Sync
+	if getpid == nil {
+		getpid = os.Getpid
+	}
+	if kill == nil {
+		kill = unix.Kill
+	}
+	if sync == nil {
+		sync = unix.Sync
+	}
+	if getpid() != 1 {
+		t.Log.Errf("teardown refused: kill(-1) only from pid 1")
+		return
+	}
+	start := time.Now()
+	kill(-1, syscall.SIGTERM)
+	kill(-1, syscall.SIGCONT)
+	left := t.waitGone(kill, t.Grace)
+	if left {
+		t.Log.Warnf("teardown: processes left after %v: SIGKILL to all", t.Grace)
+		kill(-1, syscall.SIGKILL)
+	}
+	t.reapAll(orDefault(t.ReapDeadline, 5*time.Second))
+	done := make(chan struct{})
+	go func() { sync(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(orDefault(t.SyncDeadline, 10*time.Second)):
+		t.Log.Errf("teardown: sync did not finish in time, going on")
+	}
+	t.Log.Infof("teardown done in %v", time.Since(start).Round(time.Millisecond))
+}
+
+// waitGone polls kill(-1, 0) until it fails with ESRCH (nobody left) or d
+// passes, reaping meanwhile. It reports whether processes are left.
+func (t *Teardown) waitGone(kill func(int, syscall.Signal) error, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for {
+		t.Reaper.Reap()
+		if err := kill(-1, 0); err == syscall.ESRCH {
+			return false
+		}
+		if time.Now().After(deadline) {
+			return true
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (t *Teardown) reapAll(d time.Duration) {
+	deadline := time.Now().Add(d)
+	for {
+		if _, none := t.Reaper.Reap(); none {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Log.Errf("teardown: children still not reaped after %v", d)
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
