@@ -56,13 +56,19 @@ func Apply(table []Mount, sys Sys) (done, failed []string) {
 			}
 		}
 		if err := sys.Mount(m.Source, m.Target, m.FSType, m.Flags, m.Data); err != nil {
-			failed = append(failed, fmt.Sprintf("mount %s on %s type %s (%s): %v",
-				m.Source, m.Target, m.FSType, m.Data, err))
+			failed = append(failed, fmt.Sprintf("mount %s: %v", describe(m), err))
 			continue
 		}
 		done = append(done, fmt.Sprintf("mounted %s on %s", m.FSType, m.Target))
 	}
 	return done, failed
+}
+
+func describe(m Mount) string {
+	if m.Flags&unix.MS_REMOUNT != 0 {
+		return fmt.Sprintf("remount %s flags %#x", m.Target, m.Flags)
+	}
+	return fmt.Sprintf("-t %s %s %s flags %#x data %q", m.FSType, m.Source, m.Target, m.Flags, m.Data)
 }
 
 // IsMountPoint tells whether target is a mount point: from

@@ -68,7 +68,7 @@ func (l *Lifecycle) Run() {
 		if pause == 0 {
 			pause = time.Second
 		}
-		time.Sleep(pause)
+		time.Sleep(pause) // a request now applies to the next boot stage
 	}
 }
 
@@ -76,7 +76,6 @@ func (l *Lifecycle) Run() {
 // action. It returns only for a soft restart.
 func (l *Lifecycle) Round() Final {
 	l.mu.Lock()
-	l.req = 0
 	kexecErr := l.kexecErr
 	l.kexecErr = ""
 	l.mu.Unlock()
@@ -113,21 +112,26 @@ func (l *Lifecycle) Round() Final {
 	if final != SoftRestart {
 		l.Power(final)
 	}
+	l.mu.Lock()
+	l.req = 0 // the request is carried out; the next round starts clean
+	l.mu.Unlock()
 	return final
 }
 
-// stage runs one stage to its end and logs its start and exit.
-func (l *Lifecycle) stage(s Spec, restartable bool) Result {
+// stage runs one stage to its end and logs its start and exit. A request
+// made before the boot stage started stops it at once; /etc/reboot runs
+// because of the request and is only stopped by a new one.
+func (l *Lifecycle) stage(s Spec, boot bool) Result {
 	files, started, done, err := l.Stdio(s.Name)
 	if err != nil {
 		l.Log.Errf("%s: no standard streams: %v", s.Name, err)
 	}
 	s.Files = files
 	l.Runner.Reset()
-	if l.request() != 0 {
-		l.Runner.Stop(syscall.SIGTERM, syscall.SIGCONT) // asked before it started
+	if boot && l.request() != 0 {
+		l.Runner.Stop(syscall.SIGTERM, syscall.SIGCONT)
 	}
-	s.NoRestart = !restartable
+	s.NoRestart = !boot
 	l.Runner.OnStart = func(pid int) {
 		l.Log.Infof("%s: started %s, pid %d", s.Name, s.Argv[0], pid)
 		started(pid)

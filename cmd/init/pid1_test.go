@@ -1,0 +1,218 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// rebootEcho is an /etc/reboot that shows what init passed to it.
+const rebootEcho = `echo "reboot stage: status=$INIT_BOOT_STATUS shutdown=$INIT_SHUTDOWN"`
+
+func TestPID1HappyPath(t *testing.T) {
+	n := newNode(t)
+	n.Stage("boot", `echo "boot stdout pid=$$"; echo "boot stderr line" >&2; echo "<3>an error" >&2
+printf 'no newline at end' >&2; exit 7`)
+	n.Stage("reboot", rebootEcho)
+	n.File("/reboot", "", 0o644)
+	n.Start(30 * time.Second)
+	n.ExpectEnd(syscall.SIGHUP)
+	c, k := n.Console(), n.Kmsg()
+	contains(t, "console", c, "boot stdout", "reboot stage: status=7 shutdown=reboot")
+	if strings.Index(c, "boot stdout") > strings.Index(c, "reboot stage") {
+		t.Errorf("stages out of order:\n%s", c)
+	}
+	contains(t, "kmsg", k, "<6>init: stageinit", "<6>init: boot: started /etc/boot",
+		"<6>init: boot: exited 7", "<6>init: final action: cold reboot")
+	if !regexp.MustCompile(`(?m)^<6>boot\[\d+\]: boot stderr line$`).MatchString(k) ||
+		!regexp.MustCompile(`(?m)^<3>boot\[\d+\]: an error$`).MatchString(k) ||
+		!regexp.MustCompile(`(?m)^<6>boot\[\d+\]: no newline at end$`).MatchString(k) {
+		t.Errorf("stderr records missing or mis-tagged:\n%s", k)
+	}
+	if strings.Contains(c, "stderr line") {
+		t.Errorf("stderr leaked to the console")
+	}
+	if _, err := os.Stat(filepath.Join(n.root, "init")); !os.IsNotExist(err) {
+		t.Errorf("/init was not removed from the root: %v", err)
+	}
+}
+
+// TestPID1StageFaults: every way a stage can fail to start is logged and
+// the lifecycle goes on to /etc/reboot with 127 or 126.
+func TestPID1StageFaults(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		setup func(n *node)
+		code  string
+	}{
+		{"missing", func(n *node) {}, "127"},
+		{"mode 0644", func(n *node) { n.File("/etc/boot", "#!/bin/sh\necho hi\n", 0o644) }, "126"},
+		{"directory", func(n *node) { must(t, os.MkdirAll(filepath.Join(n.root, "etc/boot"), 0o755)) }, "126"},
+		{"garbage", func(n *node) { n.File("/etc/boot", "\x7fELF\x02\x01garbage", 0o755) }, "126"},
+		{"bad interpreter", func(n *node) { n.File("/etc/boot", "#!/nonexistent\n", 0o755) }, "126"},
+		{"empty", func(n *node) { n.File("/etc/boot", "", 0o755) }, "126"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			n := newNode(t)
+			tc.setup(n)
+			n.Stage("reboot", rebootEcho)
+			n.File("/poweroff", "", 0o644)
+			n.Start(30 * time.Second)
+			n.ExpectEnd(syscall.SIGINT)
+			contains(t, "console", n.Console(), "reboot stage: status="+tc.code)
+			contains(t, "kmsg", n.Kmsg(), "<3>init: boot: execve /etc/boot", "treated as exit "+tc.code)
+		})
+	}
+}
+
+// TestPID1Requests: each request signal stops the boot stage with TERM,
+// runs /etc/reboot with the request's name, and ends the namespace the
+// right way.
+func TestPID1Requests(t *testing.T) {
+	for _, tc := range []struct {
+		sig      syscall.Signal
+		shutdown string
+		end      syscall.Signal
+	}{
+		{syscall.SIGTERM, "reboot", syscall.SIGHUP},
+		{syscall.SIGINT, "reboot", syscall.SIGHUP},
+		{syscall.SIGUSR2, "poweroff", syscall.SIGINT},
+		{syscall.SIGPWR, "poweroff", syscall.SIGINT},
+		{syscall.SIGUSR1, "halt", syscall.SIGINT},
+	} {
+		t.Run(tc.sig.String(), func(t *testing.T) {
+			n := newNode(t)
+			n.Stage("boot", `trap 'echo boot got TERM; exit 0' TERM; echo booted; while :; do sleep 0.05; done`)
+			n.Stage("reboot", rebootEcho)
+			n.File("/reboot", "", 0o644)
+			n.Start(30 * time.Second)
+			n.Await("booted", 10*time.Second)
+			n.Signal(tc.sig)
+			n.ExpectEnd(tc.end)
+			contains(t, "console", n.Console(), "boot got TERM", "status=0 shutdown="+tc.shutdown)
+		})
+	}
+}
+
+// TestPID1RequestFromStage: the usual way, kill -TERM 1 from inside.
+func TestPID1RequestFromStage(t *testing.T) {
+	n := newNode(t)
+	n.Stage("boot", `kill -USR2 1; sleep 100`)
+	n.Stage("reboot", rebootEcho)
+	n.Start(30 * time.Second)
+	n.ExpectEnd(syscall.SIGINT)
+	contains(t, "console", n.Console(), "status=143 shutdown=poweroff")
+}
+
+func TestPID1Grace(t *testing.T) {
+	n := newNode(t)
+	n.Env = []string{"EP_GRACE_SECONDS=1"}
+	n.Stage("boot", `trap '' TERM; echo booted; while :; do sleep 0.05; done`)
+	n.Stage("reboot", rebootEcho)
+	n.File("/reboot", "", 0o644)
+	n.Start(30 * time.Second)
+	n.Await("booted", 10*time.Second)
+	begin := time.Now()
+	n.Signal(syscall.SIGTERM)
+	n.ExpectEnd(syscall.SIGHUP)
+	contains(t, "console", n.Console(), "status=137 shutdown=reboot")
+	contains(t, "kmsg", n.Kmsg(), "grace period of 1s over")
+	if el := time.Since(begin); el > 8*time.Second {
+		t.Errorf("ended %v after the request", el)
+	}
+}
+
+// TestPID1AllSignals: kill -N 1 for every N in 1..64 but the requests
+// leaves init alive and the boot stage running; HUP, QUIT and WINCH reach
+// the stage's group.
+func TestPID1AllSignals(t *testing.T) {
+	n := newNode(t)
+	n.Stage("boot", `for s in HUP QUIT WINCH; do trap "echo fwd $s >> /tmp/got" $s; done
+( trap 'echo member HUP >> /tmp/got' HUP; while :; do sleep 0.05; done ) &
+sleep 0.2
+for i in $(seq 1 64); do
+  case $i in 2|10|12|15|30) continue;; esac
+  kill -$i 1 || echo "kill -$i failed"
+  sleep 0.02
+done
+sleep 0.5
+echo "survived all signals"; sort /tmp/got | uniq | tr '\n' ','; echo
+kill -USR2 1; while :; do sleep 0.05; done`)
+	n.Stage("reboot", rebootEcho)
+	n.Start(60 * time.Second)
+	n.ExpectEnd(syscall.SIGINT)
+	c := n.Console()
+	contains(t, "console", c, "survived all signals", "fwd HUP", "fwd QUIT", "fwd WINCH", "member HUP", "shutdown=poweroff")
+	if strings.Contains(c, "failed") {
+		t.Errorf("a kill failed:\n%s", c)
+	}
+}
+
+func TestPID1Orphans(t *testing.T) {
+	n := newNode(t)
+	n.Stage("boot", `for i in $(seq 500); do ( (sleep 0.2; exit 3) & ); done
+sleep 3
+z=0; for f in /proc/[0-9]*/stat; do read -r l < $f 2>/dev/null || continue; set -- ${l##*) }; [ "$1" = Z ] && z=$((z+1)); done
+echo "zombies=$z"`)
+	n.File("/poweroff", "", 0o644)
+	n.Start(60 * time.Second)
+	n.ExpectEnd(syscall.SIGINT)
+	contains(t, "console", n.Console(), "zombies=0")
+}
+
+// TestPID1StderrFlood: a 10 MB line and 100,000 short lines on stderr do
+// not stall reaping or signals, and every line arrives.
+func TestPID1StderrFlood(t *testing.T) {
+	n := newNode(t)
+	n.Stage("boot", `( trap 'echo winch seen' WINCH; while :; do sleep 0.05; done ) &
+( while :; do (exit 1) & sleep 0.01; done ) &
+echo flooding
+( head -c 10000000 /dev/zero | tr '\0' 'a'; echo; seq 1 100000 ) >&2
+echo "flood done"; sleep 0.5
+z=0; for f in /proc/[0-9]*/stat; do read -r l < $f 2>/dev/null || continue; set -- ${l##*) }; [ "$1" = Z ] && [ "$2" = 1 ] && z=$((z+1)); done
+echo "zombies=$z"; kill -USR2 1; sleep 100`)
+	n.Start(120 * time.Second)
+	n.Await("flooding", 10*time.Second)
+	n.Signal(syscall.SIGWINCH) // forwarded while the relay is busy
+	begin := time.Now()
+	n.Await("winch seen", 10*time.Second)
+	t.Logf("forwarded signal handled after %v; flood done: %v", time.Since(begin), strings.Contains(n.Console(), "flood done"))
+	n.ExpectEnd(syscall.SIGINT)
+	contains(t, "console", n.Console(), "flood done", "zombies=0")
+	k := n.Kmsg()
+	nums := regexp.MustCompile(`(?m)^<6>boot\[\d+\]: (\d+)$`).FindAllStringSubmatch(k, -1)
+	as := regexp.MustCompile(`(?m)^<6>boot\[\d+\]: (a+)$`).FindAllStringSubmatch(k, -1)
+	total := 0
+	for _, m := range as {
+		total += len(m[1])
+	}
+	if total != 10000000 || len(nums) != 100000 {
+		t.Errorf("kmsg got %d bytes of the long line and %d numbered lines, want 10000000 and 100000", total, len(nums))
+	}
+}
+
+// TestPID1MountsAndSoftRestart: mounts already present are left alone, the
+// table's others are made, and a round with no control file soft-restarts.
+func TestPID1MountsAndSoftRestart(t *testing.T) {
+	n := newNode(t)
+	n.Stage("boot", `echo run >> /tmp/runs; r=$(wc -l < /tmp/runs)
+echo "boot round $r"
+if [ $r -ge 2 ]; then
+  for m in /dev /proc /sys /sys/fs/cgroup /dev/pts; do
+    echo "mount $m $(awk -v m=$m '$5 == m' /proc/self/mountinfo | wc -l)"
+  done
+  ls -ld /tmp /dev/shm /dev/fd /etc/mtab | awk '{print "ls", $1, $NF}'
+  touch /poweroff
+fi`)
+	n.Start(30 * time.Second)
+	n.ExpectEnd(syscall.SIGINT)
+	c := n.Console()
+	contains(t, "console", c, "boot round 1", "boot round 2", "mount /dev 1", "mount /proc 1",
+		"mount /sys 1", "mount /sys/fs/cgroup 1", "mount /dev/pts 1",
+		"ls drwxrwxrwt /tmp", "ls drwxrwxrwt /dev/shm", "ls lrwxrwxrwx /proc/self/fd", "ls lrwxrwxrwx /proc/self/mounts")
+	contains(t, "kmsg", n.Kmsg(), "final action: soft restart", "printk_devkmsg")
+}
