@@ -16,7 +16,7 @@ all: init
 
 init:
 	$(GO) build $(GOFLAGS) -ldflags '$(LDFLAGS)' -o $(BUILD)/init ./cmd/init
-	@echo "build/init: $$(stat -c %s $(BUILD)/init) bytes, static: $$(file -b $(BUILD)/init 2>/dev/null | grep -o 'statically linked' || echo see file(1))"
+	@echo "build/init: $$(stat -c %s $(BUILD)/init) bytes, $$(file -b $(BUILD)/init | grep -o 'statically linked\|dynamically linked')"
 
 mkinitramfs:
 	$(GO) build $(GOFLAGS) -ldflags '-s -w -buildid=' -o $(BUILD)/mkinitramfs ./cmd/mkinitramfs
