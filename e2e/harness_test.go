@@ -1,0 +1,294 @@
+// Package e2e boots stageinit on a real kernel in QEMU (TCG, -no-reboot,
+// panic=-1, serial console) with archives made by the project's builder.
+package e2e
+
+import (
+	"bytes"
+	"debug/elf"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stageinit/stageinit/initramfs"
+	"github.com/u-root/u-root/pkg/cpio"
+)
+
+var (
+	setupOnce sync.Once
+	setupErr  error
+	initBin   string // the real binary, built like the Makefile builds it
+	vmlinuz   string // Debian's linux-image-amd64 kernel
+	workDir   string
+	qemuTotal struct {
+		sync.Mutex
+		d time.Duration
+		n int
+	}
+)
+
+func repoRoot() string {
+	_, f, _, _ := runtime.Caller(0)
+	return filepath.Dir(filepath.Dir(f))
+}
+
+// need prepares the binary and the kernel, or skips with the reason (fails
+// under make test, which installs everything: STAGEINIT_E2E=1).
+func need(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("skipping QEMU test in -short mode")
+	}
+	setupOnce.Do(func() {
+		if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
+			setupErr = fmt.Errorf("qemu-system-x86_64 not installed (apt-get install qemu-system-x86, or run make test)")
+			return
+		}
+		if _, err := os.Stat("/bin/busybox"); err != nil {
+			setupErr = fmt.Errorf("/bin/busybox missing (apt-get install busybox-static, or run make test)")
+			return
+		}
+		workDir, setupErr = os.MkdirTemp("", "stageinit-e2e")
+		if setupErr != nil {
+			return
+		}
+		initBin = filepath.Join(workDir, "init")
+		build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", initBin, "./cmd/init")
+		build.Dir, build.Env = repoRoot(), append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := build.CombinedOutput(); err != nil {
+			setupErr = fmt.Errorf("go build: %v: %s", err, out)
+			return
+		}
+		cache := os.Getenv("STAGEINIT_CACHE")
+		if cache == "" {
+			cache = filepath.Join(repoRoot(), ".cache")
+		}
+		out, err := exec.Command("bash", filepath.Join(repoRoot(), "scripts/debian-kernel.sh"), cache).Output()
+		if err != nil {
+			setupErr = fmt.Errorf("fetching Debian's kernel: %v", err)
+			return
+		}
+		vmlinuz = strings.TrimSpace(string(out))
+	})
+	if setupErr != nil {
+		if os.Getenv("STAGEINIT_E2E") != "" {
+			t.Fatalf("QEMU test cannot run: %v", setupErr)
+		}
+		t.Skipf("skipping QEMU test: %v", setupErr)
+	}
+}
+
+// node describes an archive: stage scripts and files, by archive path.
+type node struct {
+	Boot, Reboot string            // script bodies (after #!/bin/sh)
+	Text         map[string]string // extra files with this content
+	Files        map[string]string // extra files copied from the host
+	Drop         []string          // archive paths to leave out (tests only)
+}
+
+// archive builds the node's archive with the project's builder.
+func archive(t *testing.T, n node) string {
+	t.Helper()
+	dir := t.TempDir()
+	files := map[string]string{"/bin/busybox": "/bin/busybox"}
+	for k, v := range n.Files {
+		files[k] = v
+	}
+	text := map[string]string{}
+	for k, v := range n.Text {
+		text[k] = v
+	}
+	if n.Boot != "" {
+		text["/etc/boot"] = "#!/bin/sh\n/bin/busybox --install -s /bin\n" + n.Boot + "\n"
+	}
+	if n.Reboot != "" {
+		text["/etc/reboot"] = "#!/bin/sh\n" + n.Reboot + "\n"
+	}
+	for dst, body := range text {
+		src := filepath.Join(dir, "src", strings.ReplaceAll(dst, "/", "_"))
+		os.MkdirAll(filepath.Dir(src), 0o755)
+		if err := os.WriteFile(src, []byte(body), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		files[dst] = src
+	}
+	ov := filepath.Join(dir, "overlay", "bin")
+	os.MkdirAll(ov, 0o755)
+	os.Symlink("busybox", filepath.Join(ov, "sh"))
+	b := &initramfs.Builder{Init: initBin, Files: files, Overlay: filepath.Dir(ov), Machine: elf.EM_X86_64}
+	recs, err := b.Records()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := writeRecords(&buf, recs, n.Drop); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "node.cpio")
+	if err := os.WriteFile(out, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// vm is one QEMU run.
+type vm struct {
+	t       *testing.T
+	cmd     *exec.Cmd
+	mu      sync.Mutex
+	out     bytes.Buffer
+	mon     string
+	done    chan struct{}
+	started time.Time
+}
+
+func (v *vm) Write(p []byte) (int, error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.out.Write(p)
+}
+
+// Console returns everything the serial console showed so far.
+func (v *vm) Console() string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.out.String()
+}
+
+// boot starts QEMU with kernel, initrd and extra command line words.
+func boot(t *testing.T, kernel, initrd, cmdline string, timeout time.Duration) *vm {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "vm") // short: a socket path has at most 108 bytes
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	v := &vm{t: t, mon: filepath.Join(dir, "mon.sock"), done: make(chan struct{})}
+	args := []string{"-m", "1024", "-accel", "tcg", "-smp", "1", "-display", "none", "-no-reboot",
+		"-serial", "stdio", "-monitor", "unix:" + v.mon + ",server=on,wait=off",
+		"-kernel", kernel, "-append", "console=ttyS0 panic=-1 log_buf_len=16M quiet " + cmdline}
+	if initrd != "" {
+		args = append(args, "-initrd", initrd)
+	}
+	v.cmd = exec.Command("qemu-system-x86_64", args...)
+	v.cmd.Stdout, v.cmd.Stderr = v, v
+	v.started = time.Now()
+	if err := v.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { v.cmd.Wait(); close(v.done) }()
+	timer := time.AfterFunc(timeout, func() { v.cmd.Process.Kill() })
+	t.Cleanup(func() {
+		timer.Stop()
+		v.cmd.Process.Kill()
+		<-v.done
+		el := time.Since(v.started)
+		qemuTotal.Lock()
+		qemuTotal.d += el
+		qemuTotal.n++
+		qemuTotal.Unlock()
+		t.Logf("QEMU ran %v", el.Round(time.Millisecond))
+		if t.Failed() {
+			t.Logf("console:\n%s", v.Console())
+		}
+	})
+	return v
+}
+
+// Wait waits for QEMU to exit (poweroff or reboot, with -no-reboot) and
+// checks the console for a kernel panic or init's death.
+func (v *vm) Wait() string {
+	v.t.Helper()
+	<-v.done
+	c := v.Console()
+	v.noPanic(c)
+	return c
+}
+
+func (v *vm) noPanic(c string) {
+	v.t.Helper()
+	for _, bad := range []string{"Kernel panic", "Attempted to kill init"} {
+		if strings.Contains(c, bad) {
+			v.t.Fatalf("console shows %q", bad)
+		}
+	}
+}
+
+// Await waits until the console shows s.
+func (v *vm) Await(s string, d time.Duration) {
+	v.t.Helper()
+	deadline := time.After(d)
+	for !strings.Contains(v.Console(), s) {
+		select {
+		case <-v.done:
+			if strings.Contains(v.Console(), s) {
+				return
+			}
+			v.t.Fatalf("QEMU exited before the console showed %q", s)
+		case <-deadline:
+			v.t.Fatalf("console never showed %q within %v", s, d)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Monitor sends one command to the QEMU monitor.
+func (v *vm) Monitor(cmd string) {
+	v.t.Helper()
+	c, err := net.Dial("unix", v.mon)
+	if err != nil {
+		v.t.Fatalf("monitor: %v", err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "%s\n", cmd)
+	time.Sleep(300 * time.Millisecond)
+}
+
+// expect checks that the console has every string, in order.
+func expect(t *testing.T, console string, wants ...string) {
+	t.Helper()
+	at := 0
+	for _, w := range wants {
+		i := strings.Index(console[at:], w)
+		if i < 0 {
+			t.Errorf("console lacks %q (after offset %d)", w, at)
+			continue
+		}
+		at += i + len(w)
+	}
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if qemuTotal.n > 0 {
+		fmt.Printf("total QEMU time: %v in %d boots\n", qemuTotal.d.Round(time.Second), qemuTotal.n)
+	}
+	if workDir != "" {
+		os.RemoveAll(workDir)
+	}
+	os.Exit(code)
+}
+
+// writeRecords writes an uncompressed newc archive, leaving out drop.
+func writeRecords(w io.Writer, recs []cpio.Record, drop []string) error {
+	cw := cpio.Newc.Writer(w)
+outer:
+	for _, r := range recs {
+		for _, d := range drop {
+			if r.Name == strings.TrimPrefix(d, "/") {
+				continue outer
+			}
+		}
+		if err := cw.WriteRecord(r); err != nil {
+			return err
+		}
+	}
+	return nil
+}

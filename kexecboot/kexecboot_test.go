@@ -1,0 +1,147 @@
+package kexecboot
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// call records what Load passed to the kexec_file_load seam.
+type call struct {
+	kernel, initrd string
+	cmdline        string
+}
+
+func fake(t *testing.T, ret error) *[]call {
+	t.Helper()
+	var calls []call
+	old := FileLoad
+	FileLoad = func(kernel, ramfs *os.File, cmdline string) error {
+		c := call{kernel: kernel.Name(), cmdline: cmdline}
+		if ramfs != nil {
+			c.initrd = ramfs.Name()
+		}
+		calls = append(calls, c)
+		return ret
+	}
+	t.Cleanup(func() { FileLoad = old })
+	return &calls
+}
+
+func layout(t *testing.T, files map[string]string) Paths {
+	dir := t.TempDir()
+	p := Paths{dir + "/kernel", dir + "/kernel.initrd", dir + "/kernel.cmdline", dir + "/proc_cmdline"}
+	for name, body := range files {
+		os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644)
+	}
+	return p
+}
+
+func TestLoad(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		files   map[string]string
+		initrd  bool
+		cmdline string
+		err     string
+	}{
+		{"kernel only, running cmdline", map[string]string{"kernel": "K", "proc_cmdline": "console=ttyS0 quiet\n"}, false, "console=ttyS0 quiet", ""},
+		{"with initrd and cmdline", map[string]string{"kernel": "K", "kernel.initrd": "I", "kernel.cmdline": "root=x marker\n", "proc_cmdline": "old\n"}, true, "root=x marker", ""},
+		{"cmdline file empty", map[string]string{"kernel": "K", "kernel.cmdline": "", "proc_cmdline": "old"}, false, "", ""},
+		{"cmdline two newlines", map[string]string{"kernel": "K", "kernel.cmdline": "a b\n\n"}, false, "a b", ""},
+		{"cmdline 2047", map[string]string{"kernel": "K", "kernel.cmdline": strings.Repeat("a", 2047)}, false, strings.Repeat("a", 2047), ""},
+		{"cmdline 2048", map[string]string{"kernel": "K", "kernel.cmdline": strings.Repeat("a", 2048)}, false, "", "more than the kernel's 2047"},
+		{"cmdline 4096", map[string]string{"kernel": "K", "kernel.cmdline": strings.Repeat("a", 4096)}, false, "", "4096 bytes"},
+		{"cmdline NUL", map[string]string{"kernel": "K", "kernel.cmdline": "a\x00b"}, false, "", "NUL byte at offset 1"},
+		{"no cmdline at all", map[string]string{"kernel": "K"}, false, "", "read "},
+		{"empty kernel", map[string]string{"kernel": "", "proc_cmdline": "x"}, false, "", "empty file"},
+		{"missing kernel", map[string]string{"proc_cmdline": "x"}, false, "", "no such file"},
+		{"empty initrd", map[string]string{"kernel": "K", "kernel.initrd": "", "proc_cmdline": "x"}, false, "", "kernel.initrd: empty file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls := fake(t, nil)
+			p := layout(t, tc.files)
+			err := Load(p)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("error %v, want %q", err, tc.err)
+				}
+				if len(*calls) != 0 {
+					t.Errorf("kexec_file_load called despite the error: %v", *calls)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(*calls) != 1 {
+				t.Fatalf("%d calls", len(*calls))
+			}
+			c := (*calls)[0]
+			if c.kernel != p.Kernel || c.cmdline != tc.cmdline || (c.initrd != "") != tc.initrd {
+				t.Errorf("call %+v, want kernel %s cmdline %q initrd %v", c, p.Kernel, tc.cmdline, tc.initrd)
+			}
+		})
+	}
+}
+
+// TestLoadNonBlocking: a FIFO or a directory at /kernel is refused at once.
+func TestLoadNonBlocking(t *testing.T) {
+	calls := fake(t, nil)
+	p := layout(t, map[string]string{"proc_cmdline": "x"})
+	if err := unix.Mkfifo(p.Kernel, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Load(p); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("FIFO: %v", err)
+	}
+	os.Remove(p.Kernel)
+	os.Mkdir(p.Kernel, 0o755)
+	if err := Load(p); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("directory: %v", err)
+	}
+	if len(*calls) != 0 {
+		t.Errorf("kexec_file_load called: %v", *calls)
+	}
+}
+
+func TestErrorClassification(t *testing.T) {
+	for _, tc := range []struct {
+		errno syscall.Errno
+		want  string
+	}{
+		{unix.ENOEXEC, "not a bootable kernel image, or truncated"},
+		{unix.EINVAL, "bad command line or empty file"},
+		{unix.EPERM, "lockdown"},
+		{unix.EKEYREJECTED, "signature"},
+		{unix.ENOSYS, "CONFIG_KEXEC_FILE"},
+		{unix.EBUSY, "in progress"},
+	} {
+		fake(t, fmt.Errorf("SYS_kexec_file_load(3, 0, x, 4) = %w", tc.errno))
+		p := layout(t, map[string]string{"kernel": "K", "proc_cmdline": "x"})
+		err := Load(p)
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, tc.errno) ||
+			!strings.HasPrefix(err.Error(), "kexec_file_load "+p.Kernel+": "+tc.errno.Error()) {
+			t.Errorf("%v: error %v, want errno and %q", tc.errno, err, tc.want)
+		}
+	}
+}
+
+func TestFailed(t *testing.T) {
+	p := layout(t, map[string]string{"kernel": "K"})
+	if err := Failed(p); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p.Kernel + ".failed"); err != nil {
+		t.Errorf("no .failed: %v", err)
+	}
+	if _, err := os.Stat(p.Kernel); !os.IsNotExist(err) {
+		t.Errorf("kernel still there")
+	}
+}
