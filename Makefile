@@ -31,9 +31,10 @@ deps:
 
 # The example diskless node: init, busybox, /etc/boot and /etc/reboot.
 initramfs: init mkinitramfs deps
-	$(BUILD)/mkinitramfs -o $(BUILD)/initramfs.cpio.gz -init $(BUILD)/init \
-	  -file /bin/busybox=/bin/busybox -overlay examples/node
-	@$(BUILD)/mkinitramfs -list $(BUILD)/initramfs.cpio.gz | head -40
+	for a in initramfs.cpio initramfs.cpio.gz; do \
+	  $(BUILD)/mkinitramfs -o $(BUILD)/$$a -init $(BUILD)/init \
+	    -file /bin/busybox=/bin/busybox -overlay examples/node || exit 1; done
+	$(BUILD)/mkinitramfs -list $(BUILD)/initramfs.cpio.gz
 
 kernel: initramfs
 	bash scripts/build-kernel.sh $(CACHE) $(BUILD)

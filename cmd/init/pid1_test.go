@@ -216,3 +216,25 @@ fi`)
 		"ls drwxrwxrwt /tmp", "ls drwxrwxrwt /dev/shm", "ls lrwxrwxrwx /proc/self/fd", "ls lrwxrwxrwx /proc/self/mounts")
 	contains(t, "kmsg", n.Kmsg(), "final action: soft restart", "printk_devkmsg")
 }
+
+// TestMicroVM: the command after -- on the (simulated) kernel command line
+// is the boot stage, with env.* and workdir= applied over the metadata file
+// and init's own environment; when it ends the machine powers off.
+func TestMicroVM(t *testing.T) {
+	n := newNode(t)
+	n.File("/bin/app", `#!/bin/sh
+echo "app args=$* cwd=$(pwd) PORT=$PORT MSG=$MSG META=$META OWN=$OWN"
+exit 3
+`, 0o755)
+	must(t, os.MkdirAll(filepath.Join(n.root, "srv/app"), 0o755))
+	n.File("/etc/metadata.json", `{"env": {"META": "from-metadata", "PORT": "1"}, "working_dir": "/tmp", "bogus": 1}`, 0o644)
+	n.Stage("reboot", rebootEcho)
+	n.Env = []string{"OWN=kernel-env", "PORT=0"}
+	n.Cmdline = `console=ttyS0 env.PORT=8080 env.MSG="hello world" env.1BAD=x workdir=/srv/app -- /bin/app first "second arg"`
+	n.Start(30 * time.Second)
+	n.ExpectEnd(syscall.SIGINT)
+	contains(t, "console", n.Console(), "app args=first second arg cwd=/srv/app PORT=8080 MSG=hello world META=from-metadata OWN=kernel-env",
+		"reboot stage: status=3 shutdown=reboot")
+	contains(t, "kmsg", n.Kmsg(), `<4>init: kernel command line "env.1BAD=x" ignored`, `<4>init: metadata: unknown field "bogus" ignored`,
+		`<6>init: app: exited 3`, "<6>init: final action: poweroff", `config: boot ["/bin/app" "first" "second arg"], workdir "/srv/app"`)
+}

@@ -1,0 +1,47 @@
+package e2e
+
+import (
+	"testing"
+	"time"
+)
+
+// kexecBoot is a boot stage for both generations: generation 1 stages an
+// update and asks for a reboot; generation 2 sees the marker and powers off.
+const kexecBoot = `if grep -q stageinit.e2e=gen2 /proc/cmdline; then
+  echo "generation 2 up: $(cat /proc/cmdline)"; kill -USR2 1; exec sleep 100
+fi
+echo "generation 1 up"
+cp /boot/vmlinuz /kernel
+[ -e /boot/initrd ] && cp /boot/initrd /kernel.initrd
+echo "$(cat /proc/cmdline) stageinit.e2e=gen2" > /kernel.cmdline
+kill -TERM 1; exec sleep 100`
+
+// TestQEMUKexecRoundTrip: Debian's kernel kexecs itself with a new command
+// line and an initrd, without going through firmware.
+func TestQEMUKexecRoundTrip(t *testing.T) {
+	need(t)
+	t.Parallel()
+	gen2 := archive(t, node{Boot: kexecBoot, Reboot: rebootEcho})
+	gen1 := archive(t, node{Boot: kexecBoot, Reboot: rebootEcho,
+		Files: map[string]string{"/boot/vmlinuz": vmlinuz, "/boot/initrd": gen2}})
+	v := boot(t, vmlinuz, gen1, "", 4*time.Minute)
+	c := v.Wait()
+	expect(t, c, "generation 1 up", "reboot stage: status=143 shutdown=reboot",
+		"generation 2 up:", "stageinit.e2e=gen2", "reboot stage: status=143 shutdown=poweroff", "reboot: Power down")
+}
+
+// TestQEMUKexecBadKernel: a garbage /kernel is refused by the kernel; init
+// renames it, soft-restarts, and the next boot stage sees INIT_KEXEC_ERROR.
+func TestQEMUKexecBadKernel(t *testing.T) {
+	need(t)
+	t.Parallel()
+	img := archive(t, node{Boot: `if [ -n "$INIT_KEXEC_ERROR" ]; then
+  echo "round 2: INIT_KEXEC_ERROR=$INIT_KEXEC_ERROR"; ls /kernel.failed; [ -e /kernel ] || echo "no /kernel"
+  touch /poweroff; exit 0
+fi
+echo "this is not a kernel" > /kernel; echo "round 1"; kill -TERM 1; exec sleep 100`, Reboot: rebootEcho})
+	v := boot(t, vmlinuz, img, "", 3*time.Minute)
+	expect(t, v.Wait(), "round 1", "reboot stage: status=143 shutdown=reboot",
+		"round 2: INIT_KEXEC_ERROR=kexec_file_load /kernel: exec format error (not a bootable kernel image, or truncated)",
+		"/kernel.failed", "no /kernel", "reboot: Power down")
+}
