@@ -21,6 +21,7 @@ type EP struct {
 	Restart     bool             // EP_RESTART_ENABLED=1
 	MaxRestarts int              // EP_MAX_RESTARTS, 0 = unlimited
 	Backoff     time.Duration    // EP_RESTART_BACKOFF_SECONDS, default 1 s
+	PidsMax     int              // EP_PIDS_MAX: pids.max of stage cgroups, 0 = 90% of the kernel's limit
 }
 
 // DefaultEP is what applies when no variable is set.
@@ -66,6 +67,13 @@ func ParseEP(lookup func(string) (string, bool)) (EP, []string) {
 			w("EP_EXIT_CODE_BASE=%q ignored: not a decimal number in 0..255", v)
 		} else {
 			ep.ExitBase = int(n)
+		}
+	}
+	if v, ok := lookup("EP_PIDS_MAX"); ok {
+		if n, err := Uint(v); err != nil || n > math.MaxInt32 {
+			w("EP_PIDS_MAX=%q ignored: not a decimal number in range", v)
+		} else {
+			ep.PidsMax = int(n)
 		}
 	}
 	ep.Subreaper = flag(lookup, "EP_SUBREAPER", w)

@@ -34,6 +34,8 @@ type Lifecycle struct {
 	// production it does not return (pid 1 then waits for the end).
 	Power func(Final)
 	Pause time.Duration // before a soft restart; 0 means 1 s
+	// Cgroups, if set, gives each stage its own cgroup (nil: none).
+	Cgroups *Cgroups
 
 	mu        sync.Mutex
 	req       Action // strongest request of this round
@@ -127,6 +129,15 @@ func (l *Lifecycle) stage(s Spec, boot bool) Result {
 		l.Log.Errf("%s: no standard streams: %v", s.Name, err)
 	}
 	s.Files = files
+	if l.Cgroups != nil {
+		cg, err := l.Cgroups.Stage(s.Name)
+		if err != nil {
+			l.Log.Warnf("%s: runs without its own cgroup: %v", s.Name, err)
+		} else {
+			s.Cgroup = cg
+			defer cg.Close()
+		}
+	}
 	l.Runner.Reset()
 	if boot && l.request() != 0 {
 		l.Runner.Stop(syscall.SIGTERM, syscall.SIGCONT)
@@ -141,7 +152,11 @@ func (l *Lifecycle) stage(s Spec, boot bool) Result {
 	if res.Err != nil {
 		l.Log.Errf("%s: %v: treated as exit %d", s.Name, res.Err, res.Code)
 	} else {
-		l.Log.Infof("%s: %s after %v%s", s.Name, exitText(res.Status), res.Duration.Round(time.Millisecond), restartsText(res.Restarts))
+		stats := ""
+		if s.Cgroup != nil {
+			stats = ", " + s.Cgroup.Stats()
+		}
+		l.Log.Infof("%s: %s after %v%s%s", s.Name, exitText(res.Status), res.Duration.Round(time.Millisecond), restartsText(res.Restarts), stats)
 	}
 	return res
 }

@@ -39,8 +39,9 @@ type Runner struct {
 	Kill func(pid int, sig syscall.Signal) error
 
 	mu       sync.Mutex
-	pgid     int  // running group, 0 between runs
-	stopping bool // a stop was requested during this Run
+	pgid     int     // running group, 0 between runs
+	cg       *Cgroup // the running stage's cgroup, if any
+	stopping bool    // a stop was requested during this Run
 	stopSigs []syscall.Signal
 	grace    *time.Timer   // armed once per Run
 	stopped  chan struct{} // closed by the first Stop of this Run
@@ -87,6 +88,9 @@ func (r *Runner) sendStopLocked() {
 	for _, s := range r.stopSigs {
 		r.Log.Debugf("forward %v to group %d", s, r.pgid)
 		r.kill(-r.pgid, s)
+		if r.cg != nil {
+			r.cg.Signal(s) // daemons that left the group with setsid
+		}
 	}
 	if r.grace == nil {
 		r.Log.Debugf("grace timer armed: %v", r.Policy.Grace)
@@ -100,6 +104,11 @@ func (r *Runner) expire() {
 	if r.pgid > 0 {
 		r.Log.Warnf("grace period of %v over: SIGKILL to group %d", r.Policy.Grace, r.pgid)
 		r.kill(-r.pgid, syscall.SIGKILL)
+		if r.cg != nil {
+			if err := r.cg.Kill(); err != nil {
+				r.Log.Errf("%v", err)
+			}
+		}
 	}
 }
 
@@ -171,14 +180,14 @@ func (r *Runner) runOnce(s Spec) (Status, error) {
 		r.OnStart(pid)
 	}
 	r.mu.Lock()
-	r.pgid = pid
+	r.pgid, r.cg = pid, s.Cgroup
 	if r.stopping {
 		r.sendStopLocked()
 	}
 	r.mu.Unlock()
 	st := <-ch
 	r.mu.Lock()
-	r.pgid = 0
+	r.pgid, r.cg = 0, nil
 	r.mu.Unlock()
 	return st, nil
 }

@@ -16,9 +16,9 @@ type Spec struct {
 	Env   []string
 	Dir   string     // working directory; "" means /
 	Files [3]uintptr // fds that become the stage's 0, 1 and 2
-	// CgroupFD, when > 0, places the stage into that cgroup at clone time
-	// (clone3 CLONE_INTO_CGROUP).
-	CgroupFD int
+	// Cgroup, when set, is the cgroup the stage is cloned into (clone3
+	// CLONE_INTO_CGROUP): it never runs outside it, not even briefly.
+	Cgroup *Cgroup
 	// NoRestart turns the restart policy off for this stage (/etc/reboot).
 	NoRestart bool
 }
@@ -44,9 +44,9 @@ func spawn(s Spec) (int, error) {
 		dir = "/"
 	}
 	sys := &syscall.SysProcAttr{Setsid: true}
-	if s.CgroupFD > 0 {
+	if s.Cgroup != nil {
 		sys.UseCgroupFD = true
-		sys.CgroupFD = s.CgroupFD
+		sys.CgroupFD = s.Cgroup.fd
 	}
 	pid, err := syscall.ForkExec(path, s.Argv, &syscall.ProcAttr{
 		Dir:   dir,

@@ -18,6 +18,9 @@ type Teardown struct {
 	Kill   func(pid int, sig syscall.Signal) error // nil: unix.Kill
 	Sync   func()                                  // nil: unix.Sync
 	Getpid func() int                              // nil: os.Getpid
+	// Cgroups, if set: wait on the stage cgroups' cgroup.events and kill
+	// them with cgroup.kill.
+	Cgroups *Cgroups
 	// Reap and sync deadlines; zero means 5 s and 10 s.
 	ReapDeadline, SyncDeadline time.Duration
 }
@@ -43,9 +46,19 @@ func (t *Teardown) Run() {
 	start := time.Now()
 	kill(-1, syscall.SIGTERM)
 	kill(-1, syscall.SIGCONT)
-	left := t.waitGone(kill, t.Grace)
-	if left {
+	var groups []*Cgroup
+	if t.Cgroups != nil {
+		groups = t.Cgroups.Made()
+	}
+	deadline := start.Add(t.Grace)
+	for _, g := range groups {
+		g.WaitEmpty(time.Until(deadline))
+	}
+	if t.waitGone(kill, time.Until(deadline)) {
 		t.Log.Warnf("teardown: processes left after %v: SIGKILL to all", t.Grace)
+		for _, g := range groups {
+			g.Kill()
+		}
 		kill(-1, syscall.SIGKILL)
 	}
 	t.reapAll(orDefault(t.ReapDeadline, 5*time.Second))

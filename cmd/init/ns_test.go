@@ -28,6 +28,7 @@ type node struct {
 	host    string // console, kmsg and cmdline files, outside the chroot
 	Env     []string
 	Cmdline string
+	Cgroup  string // the node's delegated cgroup on the host, if any
 	cmd     *exec.Cmd
 	done    chan struct{}
 	state   *os.ProcessState
@@ -115,6 +116,9 @@ func (n *node) Start(timeout time.Duration, args ...string) {
 		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 0, Size: 1}, {ContainerID: 5, HostID: 5, Size: 1}},
 		Pdeathsig:   syscall.SIGKILL,
 	}
+	if fd := n.delegate(); fd > 0 {
+		n.cmd.SysProcAttr.UseCgroupFD, n.cmd.SysProcAttr.CgroupFD = true, fd
+	}
 	must(n.t, n.cmd.Start())
 	n.done = make(chan struct{})
 	go func() {
@@ -127,6 +131,52 @@ func (n *node) Start(timeout time.Duration, args ...string) {
 		close(n.done)
 	}()
 	n.t.Cleanup(func() { n.cmd.Process.Signal(syscall.SIGKILL); <-n.done })
+}
+
+// delegate makes a cgroup subtree for this node in the host's cgroup2
+// hierarchy and returns its fd: the node is cloned into it, so its cgroup
+// namespace root is that subtree and init's stage cgroups land below it,
+// never in the host's own hierarchy. It returns -1 without cgroup2.
+func (n *node) delegate() int {
+	n.t.Helper()
+	mnt := cgroup2Mount()
+	if mnt == "" {
+		n.t.Log("host has no cgroup2 mount: stages run without cgroups")
+		return -1
+	}
+	dir, err := os.MkdirTemp(mnt, "stageinit-test-")
+	must(n.t, err)
+	fd, err := syscall.Open(dir, syscall.O_DIRECTORY|syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+	must(n.t, err)
+	n.Cgroup = dir
+	n.t.Cleanup(func() {
+		syscall.Close(fd)
+		removeCgroup(dir)
+	})
+	return fd
+}
+
+// removeCgroup removes a cgroup directory and its children, deepest first.
+func removeCgroup(dir string) {
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.IsDir() {
+			removeCgroup(filepath.Join(dir, e.Name()))
+		}
+	}
+	for i := 0; i < 50 && syscall.Rmdir(dir) == syscall.EBUSY; i++ {
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func cgroup2Mount() string {
+	b, _ := os.ReadFile("/proc/self/mountinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 8 && strings.Contains(line, " - cgroup2 ") {
+			return f[4]
+		}
+	}
+	return ""
 }
 
 // Wait waits for the namespace init to die and returns the signal that

@@ -3,6 +3,7 @@ package main
 import (
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -46,6 +47,8 @@ func pid1(o options) {
 	}
 	env, dir := config.Merge(os.Environ(), meta, cmd)
 	lc := newLifecycle(log, streams, ep, cmd.Command, env, dir)
+	lc.Cgroups = stageCgroups(log, ep.PidsMax)
+	lc.Teardown.Cgroups = lc.Cgroups
 	log.Infof("config: boot %q, workdir %q, grace %v, restart %v (max %d, backoff %v), extra signals %v, env %q",
 		lc.Boot.Argv, dir, ep.Grace, ep.Restart, ep.MaxRestarts, ep.Backoff, ep.Signals, env)
 
@@ -134,6 +137,40 @@ func newLifecycle(log *kmsg.Logger, streams *console.Streams, ep config.EP, comm
 		},
 		Power: func(f stages.Final) { power(f, log) },
 	}
+}
+
+// stageCgroups prepares per-stage cgroups under /sys/fs/cgroup, or returns
+// nil (one warning) when there is no cgroup2 there.
+func stageCgroups(log *kmsg.Logger, pidsMax int) *stages.Cgroups {
+	if pidsMax == 0 {
+		pidsMax = defaultPidsMax()
+	}
+	cgs := &stages.Cgroups{Root: "/sys/fs/cgroup", PidsMax: pidsMax}
+	warns, err := cgs.Check()
+	if err != nil {
+		log.Warnf("stages run without their own cgroups: %v", err)
+		return nil
+	}
+	logAll(log.Warnf, warns)
+	log.Infof("stage cgroups under %s, pids.max %d", cgs.Root, cgs.PidsMax)
+	return cgs
+}
+
+// defaultPidsMax leaves pid 1 a tenth of the kernel's process and thread
+// limits (kernel/pid_max, kernel/threads-max): a fork bomb in a stage then
+// cannot keep the Go runtime from creating the threads it needs.
+func defaultPidsMax() int {
+	limit := 0
+	for _, f := range []string{"/proc/sys/kernel/pid_max", "/proc/sys/kernel/threads-max"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && (limit == 0 || n < limit) {
+			limit = n
+		}
+	}
+	return limit * 9 / 10
 }
 
 func baseName(p string) string {

@@ -238,3 +238,31 @@ exit 3
 	contains(t, "kmsg", n.Kmsg(), `<4>init: kernel command line "env.1BAD=x" ignored`, `<4>init: metadata: unknown field "bogus" ignored`,
 		`<6>init: app: exited 3`, "<6>init: final action: poweroff", `config: boot ["/bin/app" "first" "second arg"], workdir "/srv/app"`)
 }
+
+// TestPID1CgroupContainment: a stage starts a setsid daemon and a
+// double-forked one, both ignoring TERM, and ignores TERM itself. After the
+// grace period nothing of it is left: its cgroup was killed as a whole.
+func TestPID1CgroupContainment(t *testing.T) {
+	n := newNode(t)
+	n.Env = []string{"EP_GRACE_SECONDS=1"}
+	n.Stage("boot", `trap '' TERM
+setsid sh -c 'trap "" TERM; while :; do sleep 1; done' &
+( ( trap '' TERM; exec sleep 1000 ) & ) &
+sleep 0.3; echo "booted with $(wc -l < /sys/fs/cgroup/boot/cgroup.procs) processes in its cgroup"
+while :; do sleep 0.1; done`)
+	n.Stage("reboot", rebootEcho+`; echo "left in boot cgroup: $(wc -l < /sys/fs/cgroup/boot/cgroup.procs)"; echo "init's cgroup: $(cat /proc/1/cgroup)"`)
+	n.File("/poweroff", "", 0o644)
+	n.Start(30 * time.Second)
+	n.Await("booted with", 10*time.Second)
+	n.Signal(syscall.SIGTERM)
+	n.ExpectEnd(syscall.SIGINT)
+	c := n.Console()
+	if n.Cgroup == "" {
+		t.Fatal("no delegated cgroup: the host has no cgroup2")
+	}
+	contains(t, "console", c, "status=137 shutdown=reboot", "left in boot cgroup: 0", "\n0::/\n")
+	if strings.Contains(c, "booted with 1 processes") || strings.Contains(c, "booted with 0 processes") {
+		t.Errorf("the daemons were not in the stage's cgroup:\n%s", c)
+	}
+	contains(t, "kmsg", n.Kmsg(), "stage cgroups under /sys/fs/cgroup", "grace period of 1s over", "boot: killed by killed after", ", cpu ")
+}

@@ -1,0 +1,215 @@
+package stages
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Cgroup is one stage's cgroup v2 directory (Documentation/admin-guide/
+// cgroup-v2.rst): the stage is cloned into it (CLONE_INTO_CGROUP), so it
+// and everything it starts, setsid daemons included, stay one unit.
+type Cgroup struct {
+	Path string
+	fd   int // O_DIRECTORY fd for clone3's cgroup field
+	cpu0 time.Duration
+}
+
+// Cgroups makes stage cgroups under a cgroup2 mount.
+type Cgroups struct {
+	Root    string // /sys/fs/cgroup
+	PidsMax int    // pids.max of each stage cgroup; 0 leaves "max"
+	made    []string
+}
+
+// Made returns the cgroups of every stage started so far (for teardown).
+func (c *Cgroups) Made() []*Cgroup {
+	var gs []*Cgroup
+	for _, p := range c.made {
+		gs = append(gs, &Cgroup{Path: p, fd: -1})
+	}
+	return gs
+}
+
+// Check reports whether Root is a cgroup2 mount (statfs(2) magic) and
+// enables the pids and memory controllers for its children; an error
+// means stages run without cgroups.
+func (c *Cgroups) Check() (warnings []string, err error) {
+	var st unix.Statfs_t
+	if err := unix.Statfs(c.Root, &st); err != nil {
+		return nil, fmt.Errorf("statfs %s: %w", c.Root, err)
+	}
+	if st.Type != unix.CGROUP2_SUPER_MAGIC {
+		return nil, fmt.Errorf("statfs %s: not a cgroup2 mount: %w", c.Root, unix.ENODEV)
+	}
+	for _, ctl := range []string{"pids", "memory"} {
+		if err := write(filepath.Join(c.Root, "cgroup.subtree_control"), "+"+ctl); err != nil {
+			warnings = append(warnings, fmt.Sprintf("enable the %s controller in %s: %v", ctl, c.Root, err))
+		}
+	}
+	if c.PidsMax > 0 && len(warnings) > 0 && strings.Contains(warnings[0], "pids") {
+		warnings[0] += ": stages have no pids.max, a fork bomb can starve init"
+		c.PidsMax = 0
+	}
+	return warnings, nil
+}
+
+// Stage returns the cgroup for a stage, fresh when the previous one is
+// empty (so its peak memory is this run's), reused when something of the
+// previous run is still in it.
+func (c *Cgroups) Stage(name string) (*Cgroup, error) {
+	p := filepath.Join(c.Root, name)
+	if err := unix.Rmdir(p); err != nil && err != unix.ENOENT && err != unix.EBUSY {
+		return nil, fmt.Errorf("rmdir %s: %w", p, err)
+	}
+	if err := os.Mkdir(p, 0o755); err != nil && !os.IsExist(err) {
+		return nil, fmt.Errorf("mkdir %s: %w", p, err)
+	}
+	if c.PidsMax > 0 {
+		if err := write(filepath.Join(p, "pids.max"), strconv.Itoa(c.PidsMax)); err != nil {
+			return nil, fmt.Errorf("write %s/pids.max %d: %w", p, c.PidsMax, err)
+		}
+	}
+	if !contains(c.made, p) {
+		c.made = append(c.made, p)
+	}
+	fd, err := unix.Open(p, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", p, err)
+	}
+	cg := &Cgroup{Path: p, fd: fd}
+	cg.cpu0, _ = cg.cpu()
+	return cg, nil
+}
+
+// write writes an existing cgroup file (never creating one: cgroupfs
+// answers EACCES to O_CREAT).
+func write(path, s string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(s)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+func contains(l []string, s string) bool {
+	for _, x := range l {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Close releases the directory fd.
+func (g *Cgroup) Close() { unix.Close(g.fd) }
+
+// Procs lists the pids in the cgroup.
+func (g *Cgroup) Procs() []int {
+	b, _ := os.ReadFile(filepath.Join(g.Path, "cgroup.procs"))
+	var pids []int
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+// Signal sends sig to every process in the cgroup.
+func (g *Cgroup) Signal(sig syscall.Signal) {
+	for _, pid := range g.Procs() {
+		unix.Kill(pid, sig)
+	}
+}
+
+// Kill kills everything in the cgroup: cgroup.kill (Linux 5.14+), or else
+// SIGKILL to every pid in cgroup.procs until it is empty.
+func (g *Cgroup) Kill() error {
+	err := write(filepath.Join(g.Path, "cgroup.kill"), "1")
+	if err == nil {
+		return nil
+	}
+	for i := 0; i < 100; i++ {
+		pids := g.Procs()
+		if len(pids) == 0 {
+			return nil
+		}
+		for _, pid := range pids {
+			unix.Kill(pid, unix.SIGKILL)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return fmt.Errorf("kill cgroup %s: processes left after cgroup.kill failed (%v)", g.Path, err)
+}
+
+// Populated reads "populated" from cgroup.events.
+func (g *Cgroup) Populated() bool {
+	b, err := os.ReadFile(filepath.Join(g.Path, "cgroup.events"))
+	return err != nil || bytes.Contains(b, []byte("populated 1"))
+}
+
+// WaitEmpty waits until cgroup.events says "populated 0", or d passes. The
+// file is watched with poll(2) (it signals POLLPRI on change), not polled.
+func (g *Cgroup) WaitEmpty(d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	fd, err := unix.Open(filepath.Join(g.Path, "cgroup.events"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 256)
+	for {
+		n, _ := unix.Pread(fd, buf, 0)
+		if !bytes.Contains(buf[:n], []byte("populated 1")) {
+			return true
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return false
+		}
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLPRI}}
+		unix.Poll(fds, int(left/time.Millisecond)+1)
+	}
+}
+
+// Stats returns the peak memory (memory.peak, when the memory controller
+// is on) and the CPU time used since Stage made the cgroup.
+func (g *Cgroup) Stats() string {
+	cpu, err := g.cpu()
+	s := ""
+	if err == nil {
+		s = fmt.Sprintf("cpu %v", (cpu - g.cpu0).Round(time.Millisecond))
+	}
+	if b, err := os.ReadFile(filepath.Join(g.Path, "memory.peak")); err == nil {
+		if n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil {
+			s += fmt.Sprintf(", peak memory %d KiB", n>>10)
+		}
+	}
+	return s
+}
+
+func (g *Cgroup) cpu() (time.Duration, error) {
+	b, err := os.ReadFile(filepath.Join(g.Path, "cpu.stat"))
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
+			n, err := strconv.ParseInt(v, 10, 64)
+			return time.Duration(n) * time.Microsecond, err
+		}
+	}
+	return 0, fmt.Errorf("no usage_usec in %s/cpu.stat", g.Path)
+}
