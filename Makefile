@@ -50,8 +50,13 @@ test: kernel
 	$(GO) vet ./...
 	STAGEINIT_E2E=1 STAGEINIT_CACHE=$(CACHE) $(GO) test -count=1 -timeout 60m ./... 2>&1 | tee $(BUILD)/test.log; exit $${PIPESTATUS[0]}
 
-bench: init deps
-	bash scripts/bench.sh $(BUILD)
+# Peers measured in the same run (Debian packages, installed when missing).
+PEERS := tini dumb-init catatonit
+bench: init mkinitramfs deps
+	@missing=""; for p in $(PEERS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
+	$(GO) build -o $(BUILD)/bench ./cmd/bench
+	$(BUILD)/bench -init $(BUILD)/init -o BENCHMARKS.md $(BENCHFLAGS)
 
 install: init
 	install -D -m 0755 $(BUILD)/init $(DESTDIR)/init

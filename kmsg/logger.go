@@ -74,6 +74,7 @@ func (l *Logger) format(level int, msg string) []byte {
 }
 
 func (l *Logger) loop() {
+	defer Guard()
 	for b := range l.q {
 		l.mu.Lock()
 		w, kmsgStyle := l.w, l.kmsg

@@ -52,6 +52,7 @@ func (rl *Relay) Start(pid int) {
 }
 
 func (rl *Relay) loop() {
+	defer Guard()
 	defer close(rl.done)
 	<-rl.started
 	buf := make([]byte, 64<<10)
@@ -136,6 +137,7 @@ func (rl *Relay) flushLocked() {
 // It does not wait for the relay, which may be busy writing.
 func (rl *Relay) Flush() {
 	go func() {
+		defer Guard()
 		rl.mu.Lock()
 		rl.flushLocked()
 		rl.mu.Unlock()

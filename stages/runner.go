@@ -99,6 +99,7 @@ func (r *Runner) sendStopLocked() {
 }
 
 func (r *Runner) expire() {
+	defer kmsg.Guard()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.pgid > 0 {

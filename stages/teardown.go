@@ -63,7 +63,7 @@ func (t *Teardown) Run() {
 	}
 	t.reapAll(orDefault(t.ReapDeadline, 5*time.Second))
 	done := make(chan struct{})
-	go func() { sync(); close(done) }()
+	go func() { defer kmsg.Guard(); sync(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(orDefault(t.SyncDeadline, 10*time.Second)):

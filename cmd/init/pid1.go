@@ -22,6 +22,7 @@ func pid1(o options) {
 	log := kmsg.NewLogger(io.Discard, false)
 	log.Verbose = o.verbose
 	defer recoverCrash(log)
+	kmsg.Crash = func(v any, stack []byte) { crash(log, v, stack) }
 	sigs := stages.Notify() // from here on no signal can end init
 
 	earlySetup()

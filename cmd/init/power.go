@@ -76,14 +76,18 @@ func sameFile(a, b string) bool {
 	return err1 == nil && err2 == nil && os.SameFile(sa, sb)
 }
 
-// recoverCrash turns a panic in any of init's goroutines into a crit log
-// line with the stack and, in pid 1, a cold reboot after a short delay.
+// recoverCrash is deferred by the goroutines of this package; the others
+// use kmsg.Guard, which ends in crash too.
 func recoverCrash(log *kmsg.Logger) {
-	v := recover()
-	if v == nil {
-		return
+	if v := recover(); v != nil {
+		crash(log, v, debug.Stack())
 	}
-	log.Critf("panic: %v\n%s", v, debug.Stack())
+}
+
+// crash turns a panic in any of init's goroutines into a crit log line
+// with the stack and, in pid 1, a cold reboot after a short delay.
+func crash(log *kmsg.Logger, v any, stack []byte) {
+	log.Critf("panic: %v\n%s", v, stack)
 	log.Flush(2 * time.Second)
 	if os.Getpid() != 1 {
 		os.Exit(70)

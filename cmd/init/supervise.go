@@ -17,6 +17,7 @@ func supervise(o options) int {
 	log := kmsg.NewLogger(os.Stderr, false)
 	log.Verbose = o.verbose
 	defer log.Flush(time.Second)
+	kmsg.Crash = func(v any, stack []byte) { crash(log, v, stack) }
 	sigs := stages.Notify()
 	ep, warns := config.ParseEP(os.LookupEnv)
 	for _, w := range warns {

@@ -1,0 +1,205 @@
+// Command bench measures stageinit against the inits people would pick
+// instead (tini, tini-static, dumb-init, catatonit), interleaved in one run
+// on one machine, and writes BENCHMARKS.md. It is `make bench`; nothing
+// here is a test assertion.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// peer is an init under test, with how to run a command under it.
+type peer struct {
+	name, path string
+	args       func(cmd ...string) []string
+	env        []string // environment for subreaper mode
+	subreaper  bool     // can adopt orphans when not pid 1
+}
+
+func peers(stageinit string) []peer {
+	dash := func(flags ...string) func(...string) []string {
+		return func(cmd ...string) []string { return append(append(flags, "--"), cmd...) }
+	}
+	return []peer{
+		{"stageinit", stageinit, dash(), []string{"EP_SUBREAPER=1", "EP_GRACE_SECONDS=100000"}, true},
+		{"tini", "/usr/bin/tini", dash("-s"), nil, true},
+		{"tini-static", "/usr/bin/tini-static", dash("-s"), nil, true},
+		{"dumb-init", "/usr/bin/dumb-init", func(cmd ...string) []string { return cmd }, nil, false},
+		{"catatonit", "/usr/bin/catatonit", dash(), nil, true},
+	}
+}
+
+type stats struct{ med, min, max, p99 time.Duration }
+
+func summarize(d []time.Duration) stats {
+	if len(d) == 0 {
+		return stats{}
+	}
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return stats{med: s[len(s)/2], min: s[0], max: s[len(s)-1], p99: s[len(s)*99/100]}
+}
+
+func run(path string, args []string, env []string) (time.Duration, *os.ProcessState, error) {
+	cmd := exec.Command(path, args...)
+	cmd.Env = append(os.Environ(), env...)
+	begin := time.Now()
+	err := cmd.Run()
+	return time.Since(begin), cmd.ProcessState, err
+}
+
+func main() {
+	bin := flag.String("init", "build/init", "stageinit binary")
+	out := flag.String("o", "BENCHMARKS.md", "report file")
+	rounds := flag.Int("rounds", 300, "start-up rounds per init")
+	children := flag.Int("children", 100000, "children reaped in the memory benchmark")
+	flag.Parse()
+	ps := peers(*bin)
+	var r report
+	r.header(ps)
+	r.startup(ps, *rounds)
+	r.churn(ps)
+	r.latency(ps, 1000)
+	r.memory(ps, *children)
+	r.sizes(ps)
+	r.relay(*bin)
+	r.cgroupKill()
+	r.qemu(*bin)
+	if err := os.WriteFile(*out, []byte(r.String()), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	fmt.Print(r.String())
+}
+
+type report struct{ strings.Builder }
+
+func (r *report) printf(f string, a ...any) {
+	fmt.Fprintf(&r.Builder, f, a...)
+	fmt.Fprintf(os.Stderr, f, a...)
+}
+
+func (r *report) header(ps []peer) {
+	r.printf("# Benchmarks\n\nWritten by `make bench` (cmd/bench) on %s.\n\n", time.Now().UTC().Format("2006-01-02 15:04 UTC"))
+	cpu := firstLine("/proc/cpuinfo", "model name")
+	var u syscall.Utsname
+	syscall.Uname(&u)
+	r.printf("- machine: %s, %d CPUs, kernel %s, %s\n", cpu, runtime.NumCPU(), cstr(u.Release[:]), runtime.Version())
+	for _, p := range ps {
+		r.printf("- %s: %s\n", p.name, version(p))
+	}
+	r.printf("\nEvery measurement runs the inits interleaved (round robin), so drift of the machine cancels out.\n\n")
+}
+
+// startup: X -- /bin/true minus /bin/true.
+func (r *report) startup(ps []peer, rounds int) {
+	times := map[string][]time.Duration{}
+	for i := 0; i < rounds; i++ {
+		d, _, _ := run("/bin/true", nil, nil)
+		times["/bin/true"] = append(times["/bin/true"], d)
+		for _, p := range ps {
+			d, _, err := run(p.path, p.args("/bin/true"), p.env)
+			if err == nil {
+				times[p.name] = append(times[p.name], d)
+			}
+		}
+	}
+	base := summarize(times["/bin/true"]).med
+	ref := summarize(times["tini-static"]).med - base
+	r.printf("## 1. Start-up overhead\n\n`X -- /bin/true` minus `/bin/true` (median %v), %d rounds.\n\n", base.Round(time.Microsecond), rounds)
+	r.printf("| init | median overhead | min | max | ratio to tini-static |\n|---|---|---|---|---|\n")
+	for _, p := range ps {
+		s := summarize(times[p.name])
+		r.printf("| %s | %v | %v | %v | %.2f |\n", p.name, (s.med - base).Round(time.Microsecond),
+			(s.min - base).Round(time.Microsecond), (s.max - base).Round(time.Microsecond), float64(s.med-base)/float64(ref))
+	}
+	r.printf("\n")
+}
+
+const churnScript = `i=0; while [ $i -lt 10000 ]; do (true &); i=$((i+1)); done; sleep 0.5
+z=0; for f in /proc/[0-9]*/stat; do read -r l < $f 2>/dev/null || continue; set -- ${l##*) }; [ "$1" = Z ] && [ "$2" = $PPID ] && z=$((z+1)); done; echo $z`
+
+// churn: 10,000 orphans as fast as possible.
+func (r *report) churn(ps []peer) {
+	r.printf("## 2. Reaping under churn\n\nThe child makes 10,000 short-lived orphans as fast as it can (`(true &)` in a loop), then counts zombies whose parent is init. Init runs as a subreaper (stageinit `EP_SUBREAPER=1`, tini `-s`, catatonit always); dumb-init has no subreaper mode outside pid 1, so the orphans are not its to reap. 3 rounds, medians.\n\n")
+	r.printf("| init | wall time | init CPU time (user+sys) | zombies left |\n|---|---|---|---|\n")
+	for _, p := range ps {
+		if !p.subreaper {
+			r.printf("| %s | n/a | n/a | n/a (no subreaper mode) |\n", p.name)
+			continue
+		}
+		var walls, cpus []time.Duration
+		zombies := ""
+		for i := 0; i < 3; i++ {
+			cmd := exec.Command(p.path, p.args("/bin/sh", "-c", churnScript)...)
+			cmd.Env = append(os.Environ(), p.env...)
+			begin := time.Now()
+			o, err := cmd.Output()
+			walls = append(walls, time.Since(begin))
+			if err == nil {
+				cpus = append(cpus, cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime())
+			}
+			zombies = strings.TrimSpace(string(o))
+		}
+		r.printf("| %s | %v | %v | %s |\n", p.name, summarize(walls).med.Round(time.Millisecond), summarize(cpus).med.Round(time.Millisecond), zombies)
+	}
+	r.printf("\n(init's CPU time includes its child's: the shell loop dominates; the difference between inits is the reaping cost.)\n\n")
+}
+
+func version(p peer) string {
+	flagV := "--version"
+	if p.name == "catatonit" || p.name == "stageinit" {
+		flagV = "-V"
+	}
+	o, _ := exec.Command(p.path, flagV).CombinedOutput()
+	return strings.TrimSpace(strings.SplitN(string(o), "\n", 2)[0])
+}
+
+func firstLine(file, prefix string) string {
+	f, err := os.Open(file)
+	if err != nil {
+		return "?"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), prefix) {
+			_, v, _ := strings.Cut(sc.Text(), ":")
+			return strings.TrimSpace(v)
+		}
+	}
+	return "?"
+}
+
+func cstr(b []int8) string {
+	var s []byte
+	for _, c := range b {
+		if c == 0 {
+			break
+		}
+		s = append(s, byte(c))
+	}
+	return string(s)
+}
+
+func rssKB(pid int) int {
+	b, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(pid), "status"))
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
+			n, _ := strconv.Atoi(strings.Fields(v)[0])
+			return n
+		}
+	}
+	return 0
+}
