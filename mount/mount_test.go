@@ -1,0 +1,76 @@
+package mount
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+func TestMountPoints(t *testing.T) {
+	info := `22 1 0:21 / / rw,relatime - rootfs rootfs rw
+23 22 0:5 / /dev rw,nosuid,noexec - devtmpfs none rw
+24 22 0:22 / /proc rw,nosuid,nodev,noexec,relatime - proc none rw
+30 22 0:40 / /mnt/with\040space rw - tmpfs t rw
+31 22 0:41 / /mnt/back\134slash rw - tmpfs t rw
+short line
+`
+	got := MountPoints(strings.NewReader(info))
+	want := map[string]bool{"/": true, "/dev": true, "/proc": true, "/mnt/with space": true, `/mnt/back\slash`: true}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("MountPoints = %v, want %v", got, want)
+	}
+}
+
+func TestApply(t *testing.T) {
+	dir := t.TempDir()
+	table := []Mount{
+		{"", "/", "", unix.MS_REMOUNT | unix.MS_NOSUID, ""},
+		{"none", dir + "/dev", "devtmpfs", unix.MS_NOSUID, ""},
+		{"none", dir + "/proc", "proc", unix.MS_NOSUID, ""},
+		{"none", dir + "/sys/fs/cgroup", "cgroup2", unix.MS_NOSUID, ""},
+	}
+	var calls []string
+	sys := Sys{
+		Mount: func(src, target, fstype string, flags uintptr, data string) error {
+			calls = append(calls, fstype+" "+strings.TrimPrefix(target, dir))
+			if fstype == "devtmpfs" {
+				return unix.EPERM
+			}
+			return nil
+		},
+		IsMountPoint: func(target string) bool { return strings.HasSuffix(target, "/proc") },
+	}
+	done, failed := Apply(table, sys)
+	if want := []string{" /", "devtmpfs /dev", "cgroup2 /sys/fs/cgroup"}; !reflect.DeepEqual(calls, want) {
+		t.Errorf("mount calls %q, want %q (proc already mounted)", calls, want)
+	}
+	if len(failed) != 1 || !strings.Contains(failed[0], "devtmpfs") || !strings.Contains(failed[0], "operation not permitted") {
+		t.Errorf("failed %q", failed)
+	}
+	if len(done) != 3 || !strings.Contains(strings.Join(done, ","), "/proc already mounted") {
+		t.Errorf("done %q", done)
+	}
+	for _, d := range []string{"/dev", "/sys/fs/cgroup"} {
+		if _, err := os.Stat(dir + d); err != nil {
+			t.Errorf("target %s not created: %v", d, err)
+		}
+	}
+}
+
+// TestTable: SPEC 2.1's order and flags, as data.
+func TestTable(t *testing.T) {
+	var got []string
+	for _, m := range Table {
+		got = append(got, m.FSType+":"+m.Target)
+	}
+	want := []string{":/", "devtmpfs:/dev", "proc:/proc", "sysfs:/sys", "cgroup2:/sys/fs/cgroup", "devpts:/dev/pts"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("table order %q, want %q", got, want)
+	}
+	if Table[5].Data != "gid=5,mode=0620,ptmxmode=000" || Table[1].Flags&unix.MS_STRICTATIME == 0 {
+		t.Errorf("devpts data or devtmpfs flags wrong")
+	}
+}
