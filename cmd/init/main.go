@@ -45,6 +45,7 @@ func main() {
 		rebootHelper(strings.TrimPrefix(os.Args[1], rebootHelperFlag))
 	}
 	closeInheritedFDs()
+	resetIgnored()
 	o := parseArgs(os.Args[1:])
 	if os.Getpid() == 1 {
 		pid1(o) // never returns

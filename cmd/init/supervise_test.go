@@ -330,14 +330,16 @@ func TestShutdownDuringBackoff(t *testing.T) {
 
 // TestStageHygiene: the child starts in its own session with default
 // dispositions, an empty mask and no fds above 2, even when init inherits
-// an ignored signal and an extra fd without close-on-exec.
+// ignored signals (HUP, PIPE, PROF, 32, 33) and an extra fd without
+// close-on-exec.
 func TestStageHygiene(t *testing.T) {
+	ignorer := buildIgnorer(t)
 	f, err := os.CreateTemp(t.TempDir(), "leak")
 	if err != nil {
 		t.Fatal(err)
 	}
 	wrap := func(args ...string) string {
-		cmd := exec.Command("bash", append([]string{"-c", `trap '' HUP PIPE; exec 7>` + f.Name() + `; exec "$@"`, "x", initBin, "--"}, args...)...)
+		cmd := exec.Command(ignorer, append([]string{f.Name(), initBin, "--"}, args...)...)
 		out, _ := cmd.CombinedOutput()
 		return string(out)
 	}
@@ -352,4 +354,38 @@ func TestStageHygiene(t *testing.T) {
 	if len(stat) < 6 || stat[0] != stat[4] || stat[0] != stat[5] {
 		t.Errorf("not a session and group leader (pid pgid sid): %v", stat[:min(6, len(stat))])
 	}
+}
+
+// buildIgnorer builds a launcher that ignores HUP, PIPE, PROF, 32 and 33,
+// opens its first argument as fd 7 (no close-on-exec) and execs the rest.
+func buildIgnorer(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := `package main
+
+import (
+	"os"
+	"syscall"
+	"unsafe"
+)
+
+func main() {
+	type sa struct{ h, f, r uintptr; m uint64 }
+	ign := sa{h: 1}
+	for _, s := range []uintptr{1, 13, 27, 32, 33} {
+		syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, s, uintptr(unsafe.Pointer(&ign)), 0, 8, 0, 0)
+	}
+	fd, _ := syscall.Open(os.Args[1], syscall.O_WRONLY, 0)
+	syscall.Dup2(fd, 7)
+	syscall.Exec(os.Args[2], os.Args[2:], os.Environ())
+}
+`
+	must(t, os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module ignorer\n"), 0o644))
+	cmd := exec.Command("go", "build", "-o", "ignorer", ".")
+	cmd.Dir = dir
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build ignorer: %v %s", err, out)
+	}
+	return filepath.Join(dir, "ignorer")
 }
