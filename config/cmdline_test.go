@@ -57,14 +57,7 @@ func TestParseCmdline(t *testing.T) {
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
-			if len(warns) != len(tc.warns) {
-				t.Fatalf("warnings %q, want %q", warns, tc.warns)
-			}
-			for i, w := range tc.warns {
-				if !strings.Contains(warns[i], w) {
-					t.Errorf("warning %q lacks %q", warns[i], w)
-				}
-			}
+			wantWarnings(t, warns, tc.warns)
 		})
 	}
 	if _, w := ParseCmdline("env.NUL=a\x00b"); len(w) != 1 || !strings.Contains(w[0], "NUL") {
@@ -98,14 +91,7 @@ func TestParseMetadata(t *testing.T) {
 			if !reflect.DeepEqual(got, tc.want) {
 				t.Errorf("got %+v, want %+v", got, tc.want)
 			}
-			if len(warns) != len(tc.warns) {
-				t.Fatalf("warnings %q, want %q", warns, tc.warns)
-			}
-			for i, w := range tc.warns {
-				if !strings.Contains(warns[i], w) {
-					t.Errorf("warning %q lacks %q", warns[i], w)
-				}
-			}
+			wantWarnings(t, warns, tc.warns)
 		})
 	}
 	big := `{"env": {"A": "` + strings.Repeat("x", MaxMetadata) + `"}}`
@@ -124,5 +110,18 @@ func TestMerge(t *testing.T) {
 	}
 	if _, dir := Merge(nil, Metadata{Workdir: "/meta"}, Cmdline{}); dir != "/meta" {
 		t.Errorf("metadata workdir lost: %q", dir)
+	}
+}
+
+// wantWarnings checks that each warning contains the wanted text, in order.
+func wantWarnings(t *testing.T, got, want []string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("warnings %q, want %q", got, want)
+	}
+	for i, w := range want {
+		if !strings.Contains(got[i], w) {
+			t.Errorf("warning %q lacks %q", got[i], w)
+		}
 	}
 }

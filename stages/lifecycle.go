@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/stageinit/stageinit/kmsg"
+	"golang.org/x/sys/unix"
 )
 
 // Lifecycle is pid 1's loop (SPEC 2.2): boot stage, /etc/reboot, final
@@ -156,16 +157,17 @@ func (l *Lifecycle) stage(s Spec, boot bool) Result {
 		if s.Cgroup != nil {
 			stats = ", " + s.Cgroup.Stats()
 		}
-		l.Log.Infof("%s: %s after %v%s%s", s.Name, exitText(res.Status), res.Duration.Round(time.Millisecond), restartsText(res.Restarts), stats)
+		l.Log.Infof("%s: %s after %v%s%s", s.Name, ExitText(res.Status.WS), res.Duration.Round(time.Millisecond), restartsText(res.Restarts), stats)
 	}
 	return res
 }
 
-func exitText(st Status) string {
-	if st.WS.Signaled() {
-		return "killed by " + st.WS.Signal().String()
+// ExitText renders a wait status for the log: "exited 3", "killed by ...".
+func ExitText(ws unix.WaitStatus) string {
+	if ws.Signaled() {
+		return "killed by " + ws.Signal().String()
 	}
-	return "exited " + strconv.Itoa(st.WS.ExitStatus())
+	return "exited " + strconv.Itoa(ws.ExitStatus())
 }
 
 func restartsText(n int) string {

@@ -110,7 +110,7 @@ func readLimited(path string, n int64) ([]byte, error) {
 
 func newLifecycle(log *kmsg.Logger, streams *console.Streams, ep config.EP, command, env []string, dir string) *stages.Lifecycle {
 	reaper := &stages.Reaper{Orphan: func(st stages.Status) {
-		log.Debugf("reaped orphan %d: %s", st.Pid, describe(st.WS))
+		log.Debugf("reaped orphan %d: %s", st.Pid, stages.ExitText(st.WS))
 	}}
 	runner := &stages.Runner{Reaper: reaper, Log: log, Policy: stages.Policy{
 		Grace: ep.Grace, Restart: ep.Restart, MaxRestarts: ep.MaxRestarts,

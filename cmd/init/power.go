@@ -115,5 +115,3 @@ func closeInheritedFDs() {
 		}
 	}
 }
-
-func itoa(n int) string { return strconv.Itoa(n) }

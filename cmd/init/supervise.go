@@ -51,7 +51,7 @@ func supervise(o options) int {
 	if res.Err != nil {
 		log.Errf("%v", res.Err)
 	} else {
-		log.Debugf("%s exited: %s, exit code %d", o.command[0], describe(res.Status.WS), res.Code)
+		log.Debugf("%s exited: %s, exit code %d", o.command[0], stages.ExitText(res.Status.WS), res.Code)
 	}
 	return res.Code
 }
@@ -75,12 +75,4 @@ func dispatch(sigs <-chan os.Signal, t stages.Table, r *stages.Reaper, log *kmsg
 		}
 		handle(sig, a)
 	}
-}
-
-// describe renders a wait status for the log.
-func describe(ws unix.WaitStatus) string {
-	if ws.Signaled() {
-		return "killed by " + ws.Signal().String()
-	}
-	return "exited " + itoa(ws.ExitStatus())
 }
