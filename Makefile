@@ -48,7 +48,9 @@ unit:
 
 test: kernel
 	$(GO) vet ./...
-	STAGEINIT_E2E=1 STAGEINIT_CACHE=$(CACHE) $(GO) test -count=1 -timeout 60m ./... 2>&1 | tee $(BUILD)/test.log; exit $${PIPESTATUS[0]}
+	rm -f $(BUILD)/qemu-time.txt
+	STAGEINIT_E2E=1 STAGEINIT_CACHE=$(CACHE) $(GO) test -count=1 -timeout 60m ./... 2>&1 | tee $(BUILD)/test.log; \
+	  rc=$${PIPESTATUS[0]}; cat $(BUILD)/qemu-time.txt 2>/dev/null; exit $$rc
 
 # Peers measured in the same run (Debian packages, installed when missing).
 PEERS := tini dumb-init catatonit
