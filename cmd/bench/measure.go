@@ -39,6 +39,10 @@ func childMode(args []string) {
 				fmt.Fprintln(os.Stderr, "spawn:", err)
 				os.Exit(1)
 			}
+			if i == n/2 {
+				time.Sleep(500 * time.Millisecond)
+				fmt.Println("half")
+			}
 		}
 		time.Sleep(time.Second)
 		fmt.Println("done")
@@ -95,7 +99,7 @@ func (r *report) latency(ps []peer, rounds int) {
 func (r *report) memory(ps []peer, n int) {
 	self, _ := os.Executable()
 	r.printf("## 4. Init's memory\n\nRSS of init while its child runs, and after the child started %d `/bin/true` whose parent is init (CLONE_PARENT), all reaped by init.\n\n", n)
-	r.printf("| init | RSS with a child | RSS after %d reaped | time to reap them |\n|---|---|---|---|\n", n)
+	r.printf("| init | RSS with a child | after %d reaped | after %d reaped | time |\n|---|---|---|---|---|\n", n/2, n)
 	for _, p := range ps {
 		cmd := exec.Command(p.path, p.args(self, "-child", "spawn", strconv.Itoa(n))...)
 		cmd.Env = append(os.Environ(), p.env...)
@@ -106,13 +110,16 @@ func (r *report) memory(ps []peer, n int) {
 		}
 		time.Sleep(200 * time.Millisecond)
 		before := rssKB(cmd.Process.Pid)
-		bufio.NewReader(pipe).ReadString('\n')
+		rd := bufio.NewReader(pipe)
+		rd.ReadString('\n')
+		half := rssKB(cmd.Process.Pid)
+		rd.ReadString('\n')
 		el := time.Since(begin)
 		after := rssKB(cmd.Process.Pid)
 		zombies := countZombies(cmd.Process.Pid)
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
-		r.printf("| %s | %d KiB | %d KiB (%d zombies left) | %v |\n", p.name, before, after, zombies, el.Round(time.Millisecond))
+		r.printf("| %s | %d KiB | %d KiB | %d KiB (%d zombies left) | %v |\n", p.name, before, half, after, zombies, el.Round(time.Millisecond))
 	}
 	r.printf("\n")
 }

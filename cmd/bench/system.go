@@ -126,13 +126,13 @@ exec chroot "$R" /init`
 	defer deadline.Stop()
 	for sc.Scan() {
 		line := sc.Text()
+		recs++
 		if !strings.Contains(line, "L") && !strings.Contains(line, "DONE") {
-			continue
+			continue // a continuation record of a long line
 		}
 		if first.IsZero() {
 			first = time.Now()
 		}
-		recs++
 		if strings.HasSuffix(line, "DONE") {
 			last = time.Now()
 			break

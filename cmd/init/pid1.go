@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/stageinit/stageinit/config"
 	"github.com/stageinit/stageinit/console"
@@ -23,7 +24,7 @@ func pid1(o options) {
 	log.Verbose = o.verbose
 	defer recoverCrash(log)
 	kmsg.Crash = func(v any, stack []byte) { crash(log, v, stack) }
-	sigs := stages.Notify() // from here on no signal can end init
+	sigs := stages.Notify(nil, false) // from here on no signal can end init
 
 	earlySetup()
 	mounted, mountErrs := mount.Apply(mount.Table, mount.Real)
@@ -130,7 +131,14 @@ func newLifecycle(log *kmsg.Logger, streams *console.Streams, ep config.EP, comm
 			return streams.Stage(name, log)
 		},
 		Exists: stages.FileExists,
-		Load:   func() error { return kexecboot.Load(kexecboot.Default) },
+		Load: func() error {
+			begin := time.Now()
+			err := kexecboot.Load(kexecboot.Default)
+			if err == nil {
+				log.Infof("kexec: loaded %s in %v", kexecboot.Default.Kernel, time.Since(begin).Round(time.Millisecond))
+			}
+			return err
+		},
 		KexecFailed: func() {
 			if err := kexecboot.Failed(kexecboot.Default); err != nil {
 				log.Errf("%v", err)

@@ -18,8 +18,9 @@ func supervise(o options) int {
 	log.Verbose = o.verbose
 	defer log.Flush(time.Second)
 	kmsg.Crash = func(v any, stack []byte) { crash(log, v, stack) }
-	sigs := stages.Notify()
+	sigs := stages.Notify(stages.SupervisorTable(nil), true) // EP_SIGNALS extras come with the rest
 	ep, warns := config.ParseEP(os.LookupEnv)
+	table := stages.SupervisorTable(ep.Signals)
 	for _, w := range warns {
 		log.Warnf("%s", w)
 	}
@@ -34,7 +35,7 @@ func supervise(o options) int {
 	runner := &stages.Runner{Reaper: reaper, Log: log, Policy: stages.Policy{
 		Grace: ep.Grace, Restart: ep.Restart, MaxRestarts: ep.MaxRestarts,
 		Backoff: ep.Backoff, ExitBase: ep.ExitBase}}
-	go dispatch(sigs, stages.SupervisorTable(ep.Signals), reaper, log, func(sig syscall.Signal, a stages.Action) {
+	go dispatch(sigs, table, reaper, log, func(sig syscall.Signal, a stages.Action) {
 		switch a {
 		case stages.Soft:
 			runner.Stop(sig)
