@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -24,10 +25,24 @@ func TestQEMUKexecRoundTrip(t *testing.T) {
 	gen2 := archive(t, node{Boot: kexecBoot, Reboot: rebootEcho})
 	gen1 := archive(t, node{Boot: kexecBoot, Reboot: rebootEcho,
 		Files: map[string]string{"/boot/vmlinuz": vmlinuz, "/boot/initrd": gen2}})
-	v := boot(t, vmlinuz, gen1, "", 4*time.Minute)
+	v := boot(t, vmlinuz, gen1, warnings, 4*time.Minute)
 	c := v.Wait()
 	expect(t, c, "generation 1 up", "reboot stage: status=143 shutdown=reboot",
 		"generation 2 up:", "stageinit.e2e=gen2", "reboot stage: status=143 shutdown=poweroff", "reboot: Power down")
+	quickTeardown(t, c)
+}
+
+// warnings puts init's warnings (<4>) on the console despite quiet.
+const warnings = "loglevel=5"
+
+// quickTeardown fails when teardown waited out the grace period although
+// every process had ended on TERM (kill(-1, 0) reaches kernel threads, so
+// it cannot tell that nobody is left; wait4's ECHILD can).
+func quickTeardown(t *testing.T, console string) {
+	t.Helper()
+	if strings.Contains(console, "teardown: processes left") {
+		t.Error("teardown waited for the grace period although nothing was left")
+	}
 }
 
 // TestQEMUKexecBadKernel: a garbage /kernel is refused by the kernel; init

@@ -58,7 +58,7 @@ func TestQEMURequests(t *testing.T) {
 			}
 			img := archive(t, node{Boot: "echo booted; " + how + "; while :; do sleep 1; done",
 				Reboot: rebootEcho, Text: map[string]string{"/reboot": ""}})
-			v := boot(t, vmlinuz, img, "", 3*time.Minute)
+			v := boot(t, vmlinuz, img, warnings, 3*time.Minute)
 			if tc.how == "sendkey" {
 				v.Await("ready-for-cad", 2*time.Minute)
 				v.Monitor("sendkey ctrl-alt-delete")
@@ -67,6 +67,7 @@ func TestQEMURequests(t *testing.T) {
 			c := v.Console()
 			v.noPanic(c)
 			expect(t, c, "booted", "reboot stage: status=143 shutdown="+tc.shutdown, tc.end)
+			quickTeardown(t, c)
 		})
 	}
 }

@@ -38,10 +38,8 @@ func newTestLifecycle(t *testing.T, m *fakeMachine, dir string) *Lifecycle {
 	return &Lifecycle{
 		Runner: &Runner{Reaper: reaper, Log: log, Policy: Policy{Grace: time.Second, ExitBase: 128}},
 		Teardown: &Teardown{Reaper: reaper, Log: log, Grace: time.Second, Getpid: func() int { return 1 },
+			Left: func() bool { return false },
 			Kill: func(pid int, sig syscall.Signal) error {
-				if sig == 0 {
-					return syscall.ESRCH
-				}
 				m.add("kill " + sig.String())
 				return nil
 			},

@@ -167,21 +167,15 @@ func TestTeardownOnlyPID1(t *testing.T) {
 func TestTeardownSequence(t *testing.T) {
 	var mu sync.Mutex
 	var calls []string
-	alive := 3 // kill(-1, 0) succeeds 3 times, then ESRCH
+	alive := 3 // processes are left 3 times, then none
 	td := &Teardown{Reaper: &Reaper{}, Log: kmsg.NewLogger(io.Discard, false), Grace: 5 * time.Second,
 		Getpid: func() int { return 1 },
+		Left:   func() bool { mu.Lock(); defer mu.Unlock(); alive--; return alive >= 0 },
 		Kill: func(pid int, sig syscall.Signal) error {
 			mu.Lock()
 			defer mu.Unlock()
 			if pid != -1 {
 				t.Errorf("kill(%d) in teardown", pid)
-			}
-			if sig == 0 {
-				if alive == 0 {
-					return syscall.ESRCH
-				}
-				alive--
-				return nil
 			}
 			calls = append(calls, sig.String())
 			return nil
@@ -198,6 +192,9 @@ func TestTeardownSequence(t *testing.T) {
 			t.Errorf("call %d = %s, want %s", i, calls[i], want[i])
 		}
 	}
+	if alive != -1 {
+		t.Errorf("teardown stopped asking after %d answers, want 4", 3-alive)
+	}
 	if time.Since(begin) > 3*time.Second {
 		t.Errorf("teardown waited for the grace period although nothing was left")
 	}
@@ -208,11 +205,10 @@ func TestTeardownKillAndSyncDeadline(t *testing.T) {
 	td := &Teardown{Reaper: &Reaper{}, Log: kmsg.NewLogger(io.Discard, false), Grace: 50 * time.Millisecond,
 		SyncDeadline: 50 * time.Millisecond, ReapDeadline: 50 * time.Millisecond,
 		Getpid: func() int { return 1 },
+		Left:   func() bool { return true }, // never gone
 		Kill: func(pid int, sig syscall.Signal) error {
-			if sig != 0 {
-				calls = append(calls, sig.String())
-			}
-			return nil // never gone
+			calls = append(calls, sig.String())
+			return nil
 		},
 		Sync: func() { time.Sleep(time.Hour) }} // a hung NFS
 	done := make(chan struct{})

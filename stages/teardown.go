@@ -18,6 +18,11 @@ type Teardown struct {
 	Kill   func(pid int, sig syscall.Signal) error // nil: unix.Kill
 	Sync   func()                                  // nil: unix.Sync
 	Getpid func() int                              // nil: os.Getpid
+	// Left reports whether any process but init is left. nil: reap, and
+	// ask wait4(2): every process descends from pid 1, so none is left
+	// exactly when it answers ECHILD. kill(-1, 0) cannot tell: on a real
+	// kernel it also reaches the kernel threads and never fails with ESRCH.
+	Left func() bool
 	// Cgroups, if set: wait on the stage cgroups' cgroup.events and kill
 	// them with cgroup.kill.
 	Cgroups *Cgroups
@@ -54,7 +59,7 @@ func (t *Teardown) Run() {
 	for _, g := range groups {
 		g.WaitEmpty(time.Until(deadline))
 	}
-	if t.waitGone(kill, time.Until(deadline)) {
+	if t.waitGone(time.Until(deadline)) {
 		t.Log.Warnf("teardown: processes left after %v: SIGKILL to all", t.Grace)
 		for _, g := range groups {
 			g.Kill()
@@ -72,13 +77,16 @@ func (t *Teardown) Run() {
 	t.Log.Infof("teardown done in %v", time.Since(start).Round(time.Millisecond))
 }
 
-// waitGone polls kill(-1, 0) until it fails with ESRCH (nobody left) or d
-// passes, reaping meanwhile. It reports whether processes are left.
-func (t *Teardown) waitGone(kill func(int, syscall.Signal) error, d time.Duration) bool {
+// waitGone polls Left until nobody is left or d passes. It reports
+// whether processes are left.
+func (t *Teardown) waitGone(d time.Duration) bool {
+	left := t.Left
+	if left == nil {
+		left = func() bool { _, none := t.Reaper.Reap(); return !none }
+	}
 	deadline := time.Now().Add(d)
 	for {
-		t.Reaper.Reap()
-		if err := kill(-1, 0); err == syscall.ESRCH {
+		if !left() {
 			return false
 		}
 		if time.Now().After(deadline) {

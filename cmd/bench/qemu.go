@@ -55,7 +55,9 @@ func (r *report) qemu(bin string) {
 		return
 	}
 	var boot1, boot2, stop, load, down, jump []time.Duration
-	// init's own lines, with gen 1's kernel timestamps (loglevel=6 shows them).
+	// init's own lines, with gen 1's kernel timestamps: loglevel=7 puts its
+	// info lines on the console (the indented copies /etc/reboot prints
+	// from dmesg do not match).
 	mark := regexp.MustCompile(`^\[\s*([0-9.]+)\] init: (reboot requested|final action: kexec|kexec: loaded|teardown done in ([0-9.]+m?s)|kexec now)`)
 	up := regexp.MustCompile(`(gen[12]) first line uptime=([0-9.]+)`)
 	secs := func(s string) time.Duration {
@@ -65,7 +67,7 @@ func (r *report) qemu(bin string) {
 	for round := 0; round < 3; round++ {
 		cmd := exec.Command("qemu-system-x86_64", "-m", "1024", "-accel", "tcg", "-smp", "1", "-display", "none",
 			"-no-reboot", "-serial", "stdio", "-monitor", "none", "-kernel", k, "-initrd", gen1,
-			"-append", "console=ttyS0 panic=-1 loglevel=6")
+			"-append", "console=ttyS0 panic=-1 loglevel=7")
 		out, _ := cmd.StdoutPipe()
 		if err := cmd.Start(); err != nil {
 			r.printf("qemu: %v\n\n", err)
