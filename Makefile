@@ -52,8 +52,9 @@ test: kernel
 	STAGEINIT_E2E=1 STAGEINIT_CACHE=$(CACHE) $(GO) test -count=1 -timeout 60m ./... 2>&1 | tee $(BUILD)/test.log; \
 	  rc=$${PIPESTATUS[0]}; cat $(BUILD)/qemu-time.txt 2>/dev/null; exit $$rc
 
-# Peers measured in the same run (Debian packages, installed when missing).
-PEERS := tini dumb-init catatonit
+# Peers measured in the same run (Debian packages, installed when missing),
+# and rsvg-convert for the PNG of the ratio chart.
+PEERS := tini dumb-init catatonit librsvg2-bin
 bench: init mkinitramfs deps
 	@missing=""; for p in $(PEERS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi

@@ -64,7 +64,7 @@ func main() {
 	out := flag.String("o", "BENCHMARKS.md", "report file")
 	rounds := flag.Int("rounds", 300, "start-up rounds per init")
 	children := flag.Int("children", 100000, "children reaped in the memory benchmark")
-	only := flag.Int("only", 0, "run only this section (1-8), for development")
+	only := flag.String("only", "", "run only these sections, e.g. 1,5 (for development)")
 	flag.Parse()
 	ps := peers(*bin)
 	var r report
@@ -80,11 +80,12 @@ func main() {
 		func() { r.qemu(*bin) },
 	}
 	for i, section := range sections {
-		if *only == 0 || *only == i+1 {
+		if *only == "" || strings.Contains(","+*only+",", ","+strconv.Itoa(i+1)+",") {
 			section()
 		}
 	}
-	if *only == 0 {
+	r.ratios(ps, strings.TrimSuffix(*out, ".md")+"-ratios.svg")
+	if *only == "" {
 		r.analysis()
 	}
 	if err := os.WriteFile(*out, []byte(r.String()), 0o644); err != nil {
@@ -94,7 +95,11 @@ func main() {
 	fmt.Print(r.String())
 }
 
-type report struct{ strings.Builder }
+type report struct {
+	strings.Builder
+	vals    map[string]map[string]float64 // metric, init: value (see ratios.go)
+	metrics []string
+}
 
 func (r *report) printf(f string, a ...any) {
 	fmt.Fprintf(&r.Builder, f, a...)
@@ -132,6 +137,7 @@ func (r *report) startup(ps []peer, rounds int) {
 	r.printf("| init | median overhead | min | max | ratio to tini-static |\n|---|---|---|---|---|\n")
 	for _, p := range ps {
 		s := summarize(times[p.name])
+		r.record("start-up overhead, median", p.name, float64(s.med-base))
 		r.printf("| %s | %v | %v | %v | %.2f |\n", p.name, (s.med - base).Round(time.Microsecond),
 			(s.min - base).Round(time.Microsecond), (s.max - base).Round(time.Microsecond), float64(s.med-base)/float64(ref))
 	}
@@ -144,7 +150,7 @@ z=0; for f in /proc/[0-9]*/stat; do read -r l < $f 2>/dev/null || continue; set 
 // churn: 10,000 orphans as fast as possible.
 func (r *report) churn(ps []peer) {
 	r.printf("## 2. Reaping under churn\n\nThe child makes 10,000 short-lived orphans as fast as it can (`(true &)` in a loop), then counts zombies whose parent is init. Init runs as a subreaper (stageinit `EP_SUBREAPER=1`, tini `-s`, catatonit always); dumb-init has no subreaper mode outside pid 1, so the orphans are not its to reap. 3 rounds, medians.\n\n")
-	r.printf("| init | wall time | init CPU time (user+sys) | zombies left |\n|---|---|---|---|\n")
+	r.printf("| init | wall time (min-max) | init CPU time (user+sys) | zombies left |\n|---|---|---|---|\n")
 	for _, p := range ps {
 		if !p.subreaper {
 			r.printf("| %s | n/a | n/a | n/a (no subreaper mode) |\n", p.name)
@@ -163,7 +169,10 @@ func (r *report) churn(ps []peer) {
 			}
 			zombies = strings.TrimSpace(string(o))
 		}
-		r.printf("| %s | %v | %v | %s |\n", p.name, summarize(walls).med.Round(time.Millisecond), summarize(cpus).med.Round(time.Millisecond), zombies)
+		w, c := summarize(walls), summarize(cpus)
+		r.record("churn: init CPU time, median", p.name, float64(c.med))
+		r.printf("| %s | %v (%v-%v) | %v | %s |\n", p.name, w.med.Round(time.Millisecond), w.min.Round(time.Millisecond),
+			w.max.Round(time.Millisecond), c.med.Round(time.Millisecond), zombies)
 	}
 	r.printf("\n(init's CPU time includes its child's: the shell loop dominates; the difference between inits is the reaping cost.)\n\n")
 }

@@ -89,6 +89,8 @@ func (r *report) latency(ps []peer, rounds int) {
 	for _, ru := range runs {
 		ru.cmd.Wait()
 		s := summarize(ru.durs)
+		r.record("signal latency, median", ru.p.name, float64(s.med))
+		r.record("signal latency, p99", ru.p.name, float64(s.p99))
 		r.printf("| %s | %v | %v | %v | %v |\n", ru.p.name, s.med.Round(time.Microsecond), s.p99.Round(time.Microsecond),
 			s.min.Round(time.Microsecond), s.max.Round(time.Microsecond))
 	}
@@ -119,6 +121,7 @@ func (r *report) memory(ps []peer, n int) {
 		zombies := countZombies(cmd.Process.Pid)
 		cmd.Process.Signal(syscall.SIGTERM)
 		cmd.Wait()
+		r.record(fmt.Sprintf("RSS after %d reaped", n), p.name, float64(after))
 		r.printf("| %s | %d KiB | %d KiB | %d KiB (%d zombies left) | %v |\n", p.name, before, half, after, zombies, el.Round(time.Millisecond))
 	}
 	r.printf("\n")
@@ -154,6 +157,7 @@ func (r *report) sizes(ps []peer) {
 		if strings.Contains(string(o), "statically linked") {
 			link = "static"
 		}
+		r.record("binary size", p.name, float64(st.Size()))
 		r.printf("| %s | %d | %s |\n", p.name, st.Size(), link)
 	}
 	r.printf("\nstageinit is a Go program (runtime, GC, u-root's kexec package): it is the largest; the size is the price of writing pid 1 in a memory-safe language. Most of it is the Go runtime and fmt/os/reflect pulled in by them.\n\n")
