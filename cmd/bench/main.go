@@ -236,9 +236,9 @@ func (r *report) analysis() {
   it imports pkg/watchdogd (net, net/netip), pkg/dt and uio (lz4, zlib,
   flate). Measured on one tree: the binary was 2,822,270 bytes with it and
   2,490,494 bytes with the two system calls made through x/sys directly
-  (332 KB), and package init fell from 0.41 ms to 0.20 ms. Fixed here: the regexp package
-  (used for one key check) is gone, -254 KB. Left: the kexec dependency
-  (required by the project) and the Go runtime itself.
+  (332 KB), and package init fell from 0.41 ms to 0.20 ms. Fixed here:
+  the regexp package (used for one key check) is gone, -254 KB. Left: the
+  kexec dependency (required by the project) and the Go runtime itself.
 - **Memory, fixed.** The Go runtime's heap and stacks make the RSS a few
   MiB where the C inits use a few hundred KiB. An earlier version grew by
   about 400 KiB per 50,000 reaped children (3580, 3972, 4344 KiB): the
