@@ -3,6 +3,7 @@ package stages
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,23 +15,15 @@ import (
 )
 
 // TestReaperRace starts 10,000 short children, each leaving an orphan
-// behind, while a reaper loop collects everything. Every child's status
-// must reach its own waiter and no zombie may remain.
+// behind, while a WNOHANG loop (Reap) collects everything. Every child's
+// status must reach its own waiter and no zombie may remain.
 func TestReaperRace(t *testing.T) {
-	n := 10000
-	if testing.Short() {
-		n = 500
-	}
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		t.Fatalf("prctl: %v", err)
-	}
-	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 	var orphans sync.Map
 	r := &Reaper{Orphan: func(st Status) { orphans.Store(st.Pid, st) }}
 	stop := make(chan struct{})
 	var loop sync.WaitGroup
 	loop.Add(1)
-	go func() { // the SIGCHLD loop stand-in: reap as fast as possible
+	go func() { // sweep as fast as possible
 		defer loop.Done()
 		for {
 			select {
@@ -42,6 +35,48 @@ func TestReaperRace(t *testing.T) {
 			}
 		}
 	}()
+	race(t, r, &orphans)
+	close(stop)
+	loop.Wait()
+}
+
+// TestReaperRunRace is the same race with init's own loop, Reaper.Run
+// (blocking wait4, no SIGCHLD), started before any child exists so the
+// first Start has to wake it. Run never returns and reaps every child of
+// the process, so it runs in a child test process of its own.
+func TestReaperRunRace(t *testing.T) {
+	if os.Getenv("STAGES_RUN_RACE") == "1" {
+		idleWake = time.Hour // a lost kick hangs the test instead of costing a second
+		var orphans sync.Map
+		r := &Reaper{Orphan: func(st Status) { orphans.Store(st.Pid, st) }}
+		go r.Run()
+		race(t, r, &orphans)
+		return
+	}
+	args := []string{"-test.run=^TestReaperRunRace$", "-test.v", "-test.timeout=5m"}
+	if testing.Short() {
+		args = append(args, "-test.short")
+	}
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(os.Environ(), "STAGES_RUN_RACE=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestReaperRunRace") {
+		t.Fatalf("race under Reaper.Run: %v\n%s", err, out)
+	}
+	t.Logf("%s", strings.TrimSpace(string(out)))
+}
+
+// race starts n children through r (each exits with its own code and
+// leaves an orphan), checks every status, then that nothing is left.
+func race(t *testing.T, r *Reaper, orphans *sync.Map) {
+	n := 10000
+	if testing.Short() {
+		n = 500
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		t.Fatalf("prctl: %v", err)
+	}
+	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 	devnull, _ := os.Open(os.DevNull)
 	defer devnull.Close()
 	fd := devnull.Fd()
@@ -78,8 +113,6 @@ func TestReaperRace(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	close(stop)
-	loop.Wait()
 	close(errs)
 	for e := range errs {
 		t.Error(e)

@@ -11,7 +11,6 @@ type Action int
 
 const (
 	Ignore   Action = iota // logged at debug
-	Reap                   // SIGCHLD: reap every exited child
 	Forward                // sent as-is to the stage's process group
 	Soft                   // supervisor: forwarded, arms grace, no more restarts
 	Reboot                 // pid 1: reboot request
@@ -47,12 +46,13 @@ func PID1Table(extras []syscall.Signal) Table {
 	return t
 }
 
-// add makes extras forwarded; SIGCHLD always stays Reap.
+// add makes extras forwarded, except SIGCHLD: init never asks for it
+// (Reaper.Run blocks in wait4 instead).
 func (t Table) add(extras []syscall.Signal) {
 	for _, s := range extras {
 		t[s] = Forward
 	}
-	t[syscall.SIGCHLD] = Reap
+	delete(t, syscall.SIGCHLD)
 }
 
 // Lookup returns the action for sig. SIGURG is never forwarded: the Go
@@ -80,18 +80,32 @@ var goFatal = []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, 
 func Notify(t Table, background bool) <-chan os.Signal {
 	ch := make(chan os.Signal, 256)
 	if !background {
-		signal.Notify(ch)
+		signal.Notify(ch, catchable(nil)...)
 		return ch
 	}
-	first := append([]syscall.Signal(nil), goFatal...)
+	var first []os.Signal
+	for _, s := range goFatal {
+		first = append(first, s)
+	}
 	for s := range t {
 		first = append(first, s)
 	}
-	sigs := make([]os.Signal, len(first))
-	for i, s := range first {
-		sigs[i] = s
-	}
-	signal.Notify(ch, sigs...)
-	go signal.Notify(ch)
+	signal.Notify(ch, first...)
+	go signal.Notify(ch, catchable(t)...)
 	return ch
+}
+
+// catchable is every signal from 1 to 64 but SIGCHLD (Reaper.Run waits
+// for children without it; the Go runtime's own handler, not SIG_IGN,
+// stays installed, so children still start with the default) and those
+// already in t.
+func catchable(t Table) []os.Signal {
+	var sigs []os.Signal
+	for i := 1; i <= 64; i++ {
+		s := syscall.Signal(i)
+		if _, done := t[s]; !done && s != syscall.SIGCHLD {
+			sigs = append(sigs, s)
+		}
+	}
+	return sigs
 }

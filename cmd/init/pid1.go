@@ -54,7 +54,8 @@ func pid1(o options) {
 	log.Infof("config: boot %q, workdir %q, grace %v, restart %v (max %d, backoff %v), extra signals %v, env %q",
 		lc.Boot.Argv, dir, ep.Grace, ep.Restart, ep.MaxRestarts, ep.Backoff, ep.Signals, env)
 
-	go dispatch(sigs, stages.PID1Table(ep.Signals), lc.Runner.Reaper, log, func(sig syscall.Signal, a stages.Action) {
+	go func() { defer kmsg.Guard(); lc.Runner.Reaper.Run() }()
+	go dispatch(sigs, stages.PID1Table(ep.Signals), log, func(sig syscall.Signal, a stages.Action) {
 		switch a {
 		case stages.Forward:
 			lc.Runner.Forward(sig)

@@ -35,7 +35,8 @@ func supervise(o options) int {
 	runner := &stages.Runner{Reaper: reaper, Log: log, Policy: stages.Policy{
 		Grace: ep.Grace, Restart: ep.Restart, MaxRestarts: ep.MaxRestarts,
 		Backoff: ep.Backoff, ExitBase: ep.ExitBase}}
-	go dispatch(sigs, table, reaper, log, func(sig syscall.Signal, a stages.Action) {
+	go func() { defer kmsg.Guard(); reaper.Run() }()
+	go dispatch(sigs, table, log, func(sig syscall.Signal, a stages.Action) {
 		switch a {
 		case stages.Soft:
 			runner.Stop(sig)
@@ -57,23 +58,19 @@ func supervise(o options) int {
 	return res.Code
 }
 
-// dispatch is the signal loop of both modes: SIGCHLD reaps, everything else
-// goes through the table to handle. It runs for the life of the process.
-func dispatch(sigs <-chan os.Signal, t stages.Table, r *stages.Reaper, log *kmsg.Logger, handle func(syscall.Signal, stages.Action)) {
+// dispatch is the signal loop of both modes: each signal goes through the
+// table to handle (SIGCHLD never comes: Reaper.Run reaps). It runs for the
+// life of the process.
+func dispatch(sigs <-chan os.Signal, t stages.Table, log *kmsg.Logger, handle func(syscall.Signal, stages.Action)) {
 	defer recoverCrash(log)
 	for s := range sigs {
 		sig, ok := s.(syscall.Signal)
 		if !ok {
 			continue
 		}
-		a := t.Lookup(sig)
-		if sig != syscall.SIGCHLD && sig != syscall.SIGURG {
+		if sig != syscall.SIGURG {
 			log.Debugf("received %v (%d)", sig, int(sig))
 		}
-		if a == stages.Reap {
-			r.Reap()
-			continue
-		}
-		handle(sig, a)
+		handle(sig, t.Lookup(sig))
 	}
 }
