@@ -103,8 +103,9 @@ func (r *Reaper) Run() {
 }
 
 // Reap collects every exited child with wait4(-1, WNOHANG) and hands each
-// status to its waiter (teardown's sweeps, and tests without Run). It returns how many it reaped and whether the kernel
-// answered ECHILD (no children left at all).
+// status to its waiter (teardown's sweeps, and tests without Run). It
+// returns how many it reaped and whether the kernel answered ECHILD (no
+// children left at all).
 //
 // wait4 is called directly, not through a seam: a status word passed to a
 // function value escapes to the heap, one allocation per reaped child.

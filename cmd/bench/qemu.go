@@ -80,7 +80,8 @@ func (r *report) qemu(bin string) {
 		for sc.Scan() {
 			line := sc.Text()
 			if m := mark.FindStringSubmatch(line); m != nil {
-				key := strings.Fields(m[2])[0] + " " + strings.Fields(m[2])[1]
+				f := strings.Fields(m[2])
+				key := f[0] + " " + f[1]
 				t[key] = secs(m[1])
 				if m[3] != "" {
 					d, _ := time.ParseDuration(m[3])

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 )
 
@@ -64,8 +65,8 @@ func (r *report) ratios(ps []peer, chart string) {
 		r.printf("\n(no PNG: rsvg-convert: %v %s)\n", err, o)
 		png = chart
 	}
-	base := func(p string) string { return p[strings.LastIndexByte(p, '/')+1:] }
-	r.printf("\n![stageinit's ratio to each peer, log scale](%s)\n\n(chart source: [%s](%s))\n\n", base(png), base(chart), base(chart))
+	r.printf("\n![stageinit's ratio to each peer, log scale](%s)\n\n(chart source: [%s](%[2]s))\n\n",
+		filepath.Base(png), filepath.Base(chart))
 }
 
 // svg draws one group of horizontal bars per metric, from 1 (parity) to
