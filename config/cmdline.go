@@ -89,7 +89,7 @@ func ParseCmdline(s string) (Cmdline, []string) {
 	return c, warn
 }
 
-// Limits of SPEC section 4.
+// Limits on what the command line and the metadata file may set.
 const (
 	MaxKey   = 128
 	MaxValue = 4096

@@ -4,6 +4,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -36,46 +37,18 @@ var namedSignals = map[string]syscall.Signal{
 
 // ParseEP reads the EP_* variables through lookup (os.LookupEnv in
 // production). Invalid or overflowing values are ignored with a warning
-// and the default applies.
+// and the default applies; the warnings use mini-init-asm's words
+// ("invalid EP_GRACE_SECONDS; using default"), so scripts written against
+// it keep working.
 func ParseEP(lookup func(string) (string, bool)) (EP, []string) {
 	ep := DefaultEP
 	var warn []string
 	w := func(f string, a ...any) { warn = append(warn, fmt.Sprintf(f, a...)) }
-	if v, ok := lookup("EP_GRACE_SECONDS"); ok {
-		if d, err := Seconds(v); err != nil {
-			w("EP_GRACE_SECONDS=%q ignored: %v", v, err)
-		} else {
-			ep.Grace = d
-		}
-	}
-	if v, ok := lookup("EP_RESTART_BACKOFF_SECONDS"); ok {
-		if d, err := Seconds(v); err != nil {
-			w("EP_RESTART_BACKOFF_SECONDS=%q ignored: %v", v, err)
-		} else {
-			ep.Backoff = d
-		}
-	}
-	if v, ok := lookup("EP_MAX_RESTARTS"); ok {
-		if n, err := Uint(v); err != nil || n > math.MaxInt32 {
-			w("EP_MAX_RESTARTS=%q ignored: not a decimal number in range", v)
-		} else {
-			ep.MaxRestarts = int(n)
-		}
-	}
-	if v, ok := lookup("EP_EXIT_CODE_BASE"); ok {
-		if n, err := Uint(v); err != nil || n > 255 {
-			w("EP_EXIT_CODE_BASE=%q ignored: not a decimal number in 0..255", v)
-		} else {
-			ep.ExitBase = int(n)
-		}
-	}
-	if v, ok := lookup("EP_PIDS_MAX"); ok {
-		if n, err := Uint(v); err != nil || n > math.MaxInt32 {
-			w("EP_PIDS_MAX=%q ignored: not a decimal number in range", v)
-		} else {
-			ep.PidsMax = int(n)
-		}
-	}
+	seconds(lookup, "EP_GRACE_SECONDS", &ep.Grace, w)
+	seconds(lookup, "EP_RESTART_BACKOFF_SECONDS", &ep.Backoff, w)
+	number(lookup, "EP_MAX_RESTARTS", math.MaxInt32, &ep.MaxRestarts, w)
+	number(lookup, "EP_EXIT_CODE_BASE", 255, &ep.ExitBase, w)
+	number(lookup, "EP_PIDS_MAX", math.MaxInt32, &ep.PidsMax, w)
 	ep.Subreaper = flag(lookup, "EP_SUBREAPER", w)
 	ep.Restart = flag(lookup, "EP_RESTART_ENABLED", w)
 	if v, ok := lookup("EP_SIGNALS"); ok {
@@ -84,6 +57,36 @@ func ParseEP(lookup func(string) (string, bool)) (EP, []string) {
 		warn = append(warn, sw...)
 	}
 	return ep, warn
+}
+
+// seconds reads a duration in whole seconds, clamped to the longest
+// time.Duration (about 292 years).
+func seconds(lookup func(string) (string, bool), name string, d *time.Duration, w func(string, ...any)) {
+	v, ok := lookup(name)
+	if !ok {
+		return
+	}
+	n, err := Uint(v)
+	switch {
+	case err != nil:
+		w("invalid %s; using default: %s=%q ignored, not a non-negative decimal number of seconds", name, name, v)
+	case n > uint64(math.MaxInt64/int64(time.Second)):
+		w("%s too large; clamping to %v", name, time.Duration(math.MaxInt64))
+		*d = math.MaxInt64
+	default:
+		*d = time.Duration(n) * time.Second
+	}
+}
+
+// number reads a decimal number in 0..max.
+func number(lookup func(string) (string, bool), name string, max uint64, dst *int, w func(string, ...any)) {
+	if v, ok := lookup(name); ok {
+		if n, err := Uint(v); err != nil || n > max {
+			w("invalid %s; using default: %s=%q ignored, not a decimal number in 0..%d", name, name, v, max)
+		} else {
+			*dst = int(n)
+		}
+	}
 }
 
 func flag(lookup func(string) (string, bool), name string, w func(string, ...any)) bool {
@@ -109,7 +112,7 @@ func rtRange(lookup func(string) (string, bool), w func(string, ...any)) []int {
 	l, err1 := Uint(lo)
 	h, err2 := Uint(hi)
 	if err1 != nil || err2 != nil || l < 32 || h > 64 || l > h {
-		w("EP_SIGRTMIN=%q EP_SIGRTMAX=%q ignored: need 32 <= min <= max <= 64", lo, hi)
+		w("invalid EP_SIGRTMIN/EP_SIGRTMAX; RT tokens off: EP_SIGRTMIN=%q EP_SIGRTMAX=%q ignored, need 32 <= min <= max <= 64", lo, hi)
 		return nil
 	}
 	return []int{int(l), int(h)}
@@ -129,8 +132,12 @@ func ParseSignals(csv string, rt []int) ([]syscall.Signal, []string) {
 			continue
 		}
 		sig, err := parseSignal(tok, rt)
+		if err == errNoRT {
+			warn = append(warn, fmt.Sprintf("RT* EP_SIGNALS tokens require EP_SIGRTMIN and EP_SIGRTMAX: token %q ignored", tok))
+			continue
+		}
 		if err != nil {
-			warn = append(warn, fmt.Sprintf("EP_SIGNALS token %q ignored: %v", tok, err))
+			warn = append(warn, fmt.Sprintf("Unknown EP_SIGNALS token %q ignored: %v", tok, err))
 			continue
 		}
 		if !seen[sig] {
@@ -140,6 +147,8 @@ func ParseSignals(csv string, rt []int) ([]syscall.Signal, []string) {
 	}
 	return sigs, warn
 }
+
+var errNoRT = errors.New("no EP_SIGRTMIN and EP_SIGRTMAX")
 
 func parseSignal(tok string, rt []int) (syscall.Signal, error) {
 	if s, ok := namedSignals[tok]; ok {
@@ -151,7 +160,7 @@ func parseSignal(tok string, rt []int) (syscall.Signal, error) {
 			return 0, fmt.Errorf("RT tokens are RT1..RT30")
 		}
 		if rt == nil {
-			return 0, fmt.Errorf("RT tokens need EP_SIGRTMIN and EP_SIGRTMAX")
+			return 0, errNoRT
 		}
 		if rt[0]+int(n) > rt[1] {
 			return 0, fmt.Errorf("SIGRTMIN+%d is above EP_SIGRTMAX=%d", n, rt[1])
@@ -177,17 +186,4 @@ func Uint(s string) (uint64, error) {
 		return 0, fmt.Errorf("not a non-negative decimal number")
 	}
 	return strconv.ParseUint(s, 10, 64)
-}
-
-// Seconds parses a non-negative decimal number of seconds, clamped to the
-// longest time.Duration (about 292 years).
-func Seconds(s string) (time.Duration, error) {
-	n, err := Uint(s)
-	if err != nil {
-		return 0, fmt.Errorf("not a non-negative decimal number of seconds")
-	}
-	if n > uint64(math.MaxInt64/int64(time.Second)) {
-		return time.Duration(math.MaxInt64), nil
-	}
-	return time.Duration(n) * time.Second, nil
 }

@@ -27,7 +27,7 @@ func TestParseEP(t *testing.T) {
 		{"defaults", nil, DefaultEP, 0},
 		{"grace", []string{"EP_GRACE_SECONDS", "3"}, EP{Grace: 3 * time.Second, ExitBase: 128, Backoff: time.Second}, 0},
 		{"grace zero", []string{"EP_GRACE_SECONDS", "0"}, EP{ExitBase: 128, Backoff: time.Second}, 0},
-		{"grace clamped", []string{"EP_GRACE_SECONDS", "18446744073709551615"}, EP{Grace: max, ExitBase: 128, Backoff: time.Second}, 0},
+		{"grace clamped", []string{"EP_GRACE_SECONDS", "18446744073709551615"}, EP{Grace: max, ExitBase: 128, Backoff: time.Second}, 1},
 		{"grace overflow", []string{"EP_GRACE_SECONDS", "18446744073709551616"}, DefaultEP, 1},
 		{"grace negative", []string{"EP_GRACE_SECONDS", "-1"}, DefaultEP, 1},
 		{"grace plus", []string{"EP_GRACE_SECONDS", "+5"}, DefaultEP, 1},
@@ -84,7 +84,7 @@ func TestParseSignals(t *testing.T) {
 		{"65", nil, nil, []string{"out of 1..64"}},
 		{"64", nil, []syscall.Signal{64}, nil},
 		{"99999999999999999999", nil, nil, []string{"unknown signal name"}},
-		{"RT1", nil, nil, []string{"need EP_SIGRTMIN"}},
+		{"RT1", nil, nil, []string{"RT* EP_SIGNALS tokens require EP_SIGRTMIN"}},
 		{"RT1,RT5", rt, []syscall.Signal{35, 39}, nil},
 		{"RT0", rt, nil, []string{"RT1..RT30"}},
 		{"RT31", rt, nil, []string{"RT1..RT30"}},
@@ -103,6 +103,33 @@ func TestParseSignals(t *testing.T) {
 			if !strings.Contains(warns[i], w) {
 				t.Errorf("ParseSignals(%q) warning %q lacks %q", tc.in, warns[i], w)
 			}
+		}
+	}
+}
+
+// TestMiniInitWords: the warnings carry mini-init-asm's own words, which
+// scripts written against it grep for.
+func TestMiniInitWords(t *testing.T) {
+	for _, tc := range []struct {
+		env  []string
+		want string
+	}{
+		{[]string{"EP_GRACE_SECONDS", "soon"}, "invalid EP_GRACE_SECONDS; using default"},
+		{[]string{"EP_GRACE_SECONDS", "99999999999999999999"}, "invalid EP_GRACE_SECONDS; using default"},
+		{[]string{"EP_GRACE_SECONDS", "18446744073709551615"}, "EP_GRACE_SECONDS too large; clamping"},
+		{[]string{"EP_RESTART_BACKOFF_SECONDS", "-1"}, "invalid EP_RESTART_BACKOFF_SECONDS; using default"},
+		{[]string{"EP_RESTART_BACKOFF_SECONDS", "9223372036854775807"}, "EP_RESTART_BACKOFF_SECONDS too large; clamping"},
+		{[]string{"EP_MAX_RESTARTS", "x"}, "invalid EP_MAX_RESTARTS; using default"},
+		{[]string{"EP_EXIT_CODE_BASE", "256"}, "invalid EP_EXIT_CODE_BASE; using default"},
+		{[]string{"EP_PIDS_MAX", "1e3"}, "invalid EP_PIDS_MAX; using default"},
+		{[]string{"EP_SIGNALS", "USR1,INVALID"}, "Unknown EP_SIGNALS token"},
+		{[]string{"EP_SIGNALS", "THISISAVERYLONGTOKENTHATEXCEEDSTHEBUFFER"}, "Unknown EP_SIGNALS token"},
+		{[]string{"EP_SIGRTMIN", "34", "EP_SIGRTMAX", "64", "EP_SIGNALS", "RT5X"}, "Unknown EP_SIGNALS token"},
+		{[]string{"EP_SIGNALS", "RT1"}, "RT* EP_SIGNALS tokens require EP_SIGRTMIN"},
+	} {
+		_, warns := ParseEP(env(tc.env...))
+		if len(warns) != 1 || !strings.Contains(warns[0], tc.want) {
+			t.Errorf("%q: warnings %q, want one with %q", tc.env, warns, tc.want)
 		}
 	}
 }

@@ -1,7 +1,7 @@
-// Package console sets up the standard streams of pid 1 and of its stages
-// (SPEC 2.1 step 3): stdin from /dev/null, stdout to /dev/console, stderr
-// through the kmsg relay; without a console stdout joins the relay, without
-// a usable /dev/kmsg the relay writes to the console.
+// Package console sets up the standard streams of pid 1 and of its stages:
+// stdin from /dev/null, stdout to /dev/console, stderr through the kmsg
+// relay; without a console stdout joins the relay, without a usable
+// /dev/kmsg the relay writes to the console.
 package console
 
 import (
@@ -79,10 +79,10 @@ func (s *Streams) Adopt() []string {
 }
 
 // Stage gives a stage its fds: 0 /dev/null, 1 the console (or the relay),
-// 2 a pipe relayed line by line to kmsg (SPEC 2.4). started tags the relay
-// with the leader's pid; done closes init's end of the pipe, flushes a final
-// partial line and reports refused lines, without waiting for grandchildren
-// that still hold the pipe.
+// 2 a pipe relayed line by line to kmsg. started tags the relay with the
+// leader's pid; done closes init's end of the pipe, flushes a final
+// partial line and reports refused lines; it waits at most 100 ms for the
+// relay, never for grandchildren that still hold the pipe.
 func (s *Streams) Stage(name string, log *kmsg.Logger) (files [3]uintptr, started func(int), done func(), err error) {
 	null := ^uintptr(0)
 	if s.Null != nil {

@@ -1,6 +1,7 @@
-// Package kexecboot boots the kernel at /kernel in place of a cold reboot
-// (SPEC 2.5 item 3): kexec_file_load(2), then reboot(2) with RB_KEXEC.
-// The load happens before teardown, so a bad kernel never strands a node.
+// Package kexecboot loads the kernel at /kernel with kexec_file_load(2),
+// so that reboot(2) with LINUX_REBOOT_CMD_KEXEC boots it in place of a
+// cold reboot through firmware. The load comes before teardown: a bad
+// kernel is refused while the node is still up.
 package kexecboot
 
 import (
@@ -9,15 +10,8 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/u-root/u-root/pkg/boot/kexec"
+	"github.com/stageinit/stageinit/machine"
 	"golang.org/x/sys/unix"
-)
-
-// Seams: the two system calls. Tests replace them; nothing outside a VM may
-// reach the real kexec_file_load (SPEC section 7).
-var (
-	FileLoad = kexec.FileLoad
-	Reboot   = kexec.Reboot
 )
 
 // Paths are the files Load reads.
@@ -25,8 +19,10 @@ type Paths struct {
 	Kernel, Initrd, Cmdline, ProcCmdline string
 }
 
-// Default is the production layout.
-var Default = Paths{"/kernel", "/kernel.initrd", "/kernel.cmdline", "/proc/cmdline"}
+// At is the layout under root ("" on a node).
+func At(root string) Paths {
+	return Paths{root + "/kernel", root + "/kernel.initrd", root + "/kernel.cmdline", root + "/proc/cmdline"}
+}
 
 // MaxCmdline is the longest command line the kernel takes: x86's
 // COMMAND_LINE_SIZE is 2048 bytes including the terminating NUL.
@@ -34,7 +30,7 @@ const MaxCmdline = 2047
 
 // Load loads p.Kernel with p.Initrd (if present) and the command line of
 // p.Cmdline (if present) or the running kernel's. It does not reboot.
-func Load(p Paths) error {
+func Load(m machine.Machine, p Paths) error {
 	kernel, err := openRegular(p.Kernel)
 	if err != nil {
 		return err
@@ -51,13 +47,13 @@ func Load(p Paths) error {
 	if err != nil {
 		return err
 	}
-	if err := FileLoad(kernel, initrd, cmdline); err != nil {
+	if err := m.KexecLoad(kernel, initrd, cmdline); err != nil {
 		return fmt.Errorf("kexec_file_load %s: %w (%s)", p.Kernel, errno(err), Explain(err))
 	}
 	return nil
 }
 
-// openRegular opens path without blocking (a FIFO would block open(2)) and
+// openRegular opens path without blocking (open(2) of a FIFO would) and
 // refuses anything but a non-empty regular file.
 func openRegular(path string) (*os.File, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
@@ -66,39 +62,33 @@ func openRegular(path string) (*os.File, error) {
 	}
 	f := os.NewFile(uintptr(fd), path)
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("fstat %s: %w", path, err)
+	switch err = unix.Fstat(fd, &st); {
+	case err != nil:
+		err = fmt.Errorf("fstat %s: %w", path, err)
+	case st.Mode&unix.S_IFMT != unix.S_IFREG:
+		err = fmt.Errorf("open %s: not a regular file: %w", path, unix.EINVAL)
+	case st.Size == 0:
+		err = fmt.Errorf("open %s: empty file: %w", path, unix.EINVAL)
+	default:
+		return f, nil
 	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		f.Close()
-		return nil, fmt.Errorf("open %s: not a regular file: %w", path, unix.EINVAL)
-	}
-	if st.Size == 0 {
-		f.Close()
-		return nil, fmt.Errorf("open %s: empty file: %w", path, unix.EINVAL)
-	}
-	return f, nil
+	f.Close()
+	return nil, err
 }
 
 // Cmdline reads the command line for the new kernel: p.Cmdline without its
-// trailing newline, or else the running kernel's p.ProcCmdline.
+// trailing newlines, or else the running kernel's p.ProcCmdline. A NUL
+// byte or a line longer than MaxCmdline is refused before the kernel sees it.
 func Cmdline(p Paths) (string, error) {
-	raw, err := os.ReadFile(p.Cmdline)
 	src := p.Cmdline
+	raw, err := os.ReadFile(src)
 	if errors.Is(err, os.ErrNotExist) {
-		raw, err = os.ReadFile(p.ProcCmdline)
 		src = p.ProcCmdline
+		raw, err = os.ReadFile(src)
 	}
 	if err != nil {
 		return "", fmt.Errorf("read %s: %w", src, err)
 	}
-	return ValidCmdline(raw, src)
-}
-
-// ValidCmdline strips trailing newlines and refuses a NUL byte or a line
-// longer than MaxCmdline, before the kernel sees it.
-func ValidCmdline(raw []byte, src string) (string, error) {
 	raw = bytes.TrimRight(raw, "\n")
 	if i := bytes.IndexByte(raw, 0); i >= 0 {
 		return "", fmt.Errorf("%s: NUL byte at offset %d: %w", src, i, unix.EINVAL)
@@ -111,23 +101,20 @@ func ValidCmdline(raw []byte, src string) (string, error) {
 
 // Explain gives the meaning of kexec_file_load's errno (kexec_file_load(2)).
 func Explain(err error) string {
-	switch errno(err) {
-	case unix.ENOEXEC:
-		return "not a bootable kernel image, or truncated"
-	case unix.EINVAL:
-		return "bad command line or empty file"
-	case unix.EPERM:
-		return "not permitted: kernel lockdown, missing CAP_SYS_BOOT or a user namespace"
-	case unix.EKEYREJECTED:
-		return "signature check failed"
-	case unix.ENOSYS:
-		return "kernel built without CONFIG_KEXEC_FILE"
-	case unix.EBUSY:
-		return "another kexec load is in progress"
-	case unix.ENOMEM:
-		return "not enough memory to stage the kernel"
+	if m, ok := meanings[errno(err)]; ok {
+		return m
 	}
 	return "unexpected error"
+}
+
+var meanings = map[error]string{
+	unix.ENOEXEC:      "not a bootable kernel image, or truncated",
+	unix.EINVAL:       "bad command line or empty file",
+	unix.EPERM:        "not permitted: kernel lockdown, missing CAP_SYS_BOOT or a user namespace",
+	unix.EKEYREJECTED: "signature check failed",
+	unix.ENOSYS:       "kernel built without CONFIG_KEXEC_FILE",
+	unix.EBUSY:        "another kexec load is in progress",
+	unix.ENOMEM:       "not enough memory to stage the kernel",
 }
 
 func errno(err error) error {

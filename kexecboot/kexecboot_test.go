@@ -9,29 +9,13 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/stageinit/stageinit/machine"
 	"golang.org/x/sys/unix"
 )
 
-// call records what Load passed to the kexec_file_load seam.
-type call struct {
-	kernel, initrd string
-	cmdline        string
-}
-
-func fake(t *testing.T, ret error) *[]call {
-	t.Helper()
-	var calls []call
-	old := FileLoad
-	FileLoad = func(kernel, ramfs *os.File, cmdline string) error {
-		c := call{kernel: kernel.Name(), cmdline: cmdline}
-		if ramfs != nil {
-			c.initrd = ramfs.Name()
-		}
-		calls = append(calls, c)
-		return ret
-	}
-	t.Cleanup(func() { FileLoad = old })
-	return &calls
+// fake is a machine whose kexec_file_load returns ret.
+func fake(ret error) *machine.Fake {
+	return &machine.Fake{Fail: map[string]error{"kexec": ret}}
 }
 
 func layout(t *testing.T, files map[string]string) Paths {
@@ -65,27 +49,28 @@ func TestLoad(t *testing.T) {
 		{"empty initrd", map[string]string{"kernel": "K", "kernel.initrd": "", "proc_cmdline": "x"}, false, "", "kernel.initrd: empty file"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			calls := fake(t, nil)
+			m := fake(nil)
 			p := layout(t, tc.files)
-			err := Load(p)
+			err := Load(m, p)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want %q", err, tc.err)
 				}
-				if len(*calls) != 0 {
-					t.Errorf("kexec_file_load called despite the error: %v", *calls)
+				if calls := m.Calls(); len(calls) != 0 {
+					t.Errorf("kexec_file_load called despite the error: %v", calls)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(*calls) != 1 {
-				t.Fatalf("%d calls", len(*calls))
+			initrd := "none"
+			if tc.initrd {
+				initrd = p.Initrd
 			}
-			c := (*calls)[0]
-			if c.kernel != p.Kernel || c.cmdline != tc.cmdline || (c.initrd != "") != tc.initrd {
-				t.Errorf("call %+v, want kernel %s cmdline %q initrd %v", c, p.Kernel, tc.cmdline, tc.initrd)
+			want := fmt.Sprintf("kexec %s %s %q", p.Kernel, initrd, tc.cmdline)
+			if calls := m.Calls(); len(calls) != 1 || calls[0] != want {
+				t.Errorf("calls %q, want [%s]", calls, want)
 			}
 		})
 	}
@@ -93,21 +78,21 @@ func TestLoad(t *testing.T) {
 
 // TestLoadNonBlocking: a FIFO or a directory at /kernel is refused at once.
 func TestLoadNonBlocking(t *testing.T) {
-	calls := fake(t, nil)
+	m := fake(nil)
 	p := layout(t, map[string]string{"proc_cmdline": "x"})
 	if err := unix.Mkfifo(p.Kernel, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := Load(p); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+	if err := Load(m, p); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("FIFO: %v", err)
 	}
 	os.Remove(p.Kernel)
 	os.Mkdir(p.Kernel, 0o755)
-	if err := Load(p); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+	if err := Load(m, p); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("directory: %v", err)
 	}
-	if len(*calls) != 0 {
-		t.Errorf("kexec_file_load called: %v", *calls)
+	if calls := m.Calls(); len(calls) != 0 {
+		t.Errorf("kexec_file_load called: %v", calls)
 	}
 }
 
@@ -123,9 +108,9 @@ func TestErrorClassification(t *testing.T) {
 		{unix.ENOSYS, "CONFIG_KEXEC_FILE"},
 		{unix.EBUSY, "in progress"},
 	} {
-		fake(t, fmt.Errorf("SYS_kexec_file_load(3, 0, x, 4) = %w", tc.errno))
+		m := fake(fmt.Errorf("SYS_kexec_file_load(3, 0, x, 4) = %w", tc.errno))
 		p := layout(t, map[string]string{"kernel": "K", "proc_cmdline": "x"})
-		err := Load(p)
+		err := Load(m, p)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, tc.errno) ||
 			!strings.HasPrefix(err.Error(), "kexec_file_load "+p.Kernel+": "+tc.errno.Error()) {
 			t.Errorf("%v: error %v, want errno and %q", tc.errno, err, tc.want)

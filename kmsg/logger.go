@@ -1,6 +1,7 @@
 package kmsg
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -13,20 +14,29 @@ import (
 // goroutine, so a stuck console or kmsg never stalls the caller (pid 1's
 // signal, reap and timer paths); when the queue is full a line is counted
 // as dropped and the count is reported with the next line that fits.
+//
+// It writes kmsg records "<L>init: text", or, to a terminal or a file,
+// lines "init: text" with mini-init-asm's level words: "init: WARN: ...",
+// "init: DEBUG: ...".
 type Logger struct {
 	Verbose bool // log Debug lines too
 
 	mu      sync.Mutex
 	w       io.Writer
-	kmsg    bool // "<L>init: text" records instead of "init: text" lines
-	q       chan []byte
+	kmsg    bool
+	q       chan entry
 	dropped atomic.Uint64
-	idle    sync.WaitGroup
+}
+
+// entry is a formatted line, or a flush marker closed once written.
+type entry struct {
+	b       []byte
+	flushed chan struct{}
 }
 
 // NewLogger starts a logger writing to w; kmsgStyle selects kmsg records.
 func NewLogger(w io.Writer, kmsgStyle bool) *Logger {
-	l := &Logger{w: w, kmsg: kmsgStyle, q: make(chan []byte, 1024)}
+	l := &Logger{w: w, kmsg: kmsgStyle, q: make(chan entry, 1024)}
 	go l.loop()
 	return l
 }
@@ -48,21 +58,21 @@ func (l *Logger) Logf(level int, format string, args ...any) {
 	if n > 0 {
 		msg = fmt.Sprintf("%s (%d log lines dropped before this one)", msg, n)
 	}
-	l.idle.Add(1)
 	select {
-	case l.q <- l.format(level, msg):
+	case l.q <- entry{b: l.format(level, msg)}:
 	default:
-		l.idle.Done()
 		l.dropped.Add(n + 1)
 	}
 }
+
+var words = [...]string{Crit: "CRIT: ", Err: "ERROR: ", Warning: "WARN: ", Info: "", Debug: "DEBUG: "}
 
 func (l *Logger) format(level int, msg string) []byte {
 	l.mu.Lock()
 	kmsgStyle := l.kmsg
 	l.mu.Unlock()
 	if !kmsgStyle {
-		return []byte("init: " + msg + "\n")
+		return []byte("init: " + words[level] + msg + "\n")
 	}
 	var b []byte
 	for _, line := range strings.Split(msg, "\n") {
@@ -75,51 +85,45 @@ func (l *Logger) format(level int, msg string) []byte {
 
 func (l *Logger) loop() {
 	defer Guard()
-	for b := range l.q {
+	for e := range l.q {
+		if e.flushed != nil {
+			close(e.flushed)
+			continue
+		}
 		l.mu.Lock()
 		w, kmsgStyle := l.w, l.kmsg
 		l.mu.Unlock()
-		if kmsgStyle {
-			writeRecords(w, b)
-		} else {
-			w.Write(b)
+		if !kmsgStyle {
+			w.Write(e.b)
+			continue
 		}
-		l.idle.Done()
+		for b := e.b; len(b) > 0; { // one write(2) per record
+			i := bytes.IndexByte(b, '\n') + 1
+			w.Write(b[:i])
+			b = b[i:]
+		}
 	}
 }
 
-// writeRecords writes newline-terminated records one write(2) each.
-func writeRecords(w io.Writer, b []byte) {
-	for len(b) > 0 {
-		i := 0
-		for i < len(b) && b[i] != '\n' {
-			i++
-		}
-		if i < len(b) {
-			i++
-		}
-		w.Write(b[:i])
-		b = b[i:]
-	}
-}
-
-// Flush waits until queued lines are written, at most d.
+// Flush waits until the lines queued so far are written, at most d.
 func (l *Logger) Flush(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
 	done := make(chan struct{})
-	go func() { l.idle.Wait(); close(done) }()
+	select {
+	case l.q <- entry{flushed: done}:
+	case <-t.C:
+		return
+	}
 	select {
 	case <-done:
-	case <-time.After(d):
+	case <-t.C:
 	}
 }
 
-// Convenience wrappers, one per level used by init (SPEC section 3).
-func (l *Logger) Critf(f string, a ...any) { l.Logf(Crit, f, a...) }
-func (l *Logger) Errf(f string, a ...any)  { l.Logf(Err, f, a...) }
-func (l *Logger) Warnf(f string, a ...any) { l.Logf(Warning, f, a...) }
-func (l *Logger) Infof(f string, a ...any) { l.Logf(Info, f, a...) }
-func (l *Logger) Debugf(f string, a ...any) {
-	if l.Verbose {
-		l.Logf(Debug, f, a...)
-	}
-}
+// One wrapper per level init uses.
+func (l *Logger) Critf(f string, a ...any)  { l.Logf(Crit, f, a...) }
+func (l *Logger) Errf(f string, a ...any)   { l.Logf(Err, f, a...) }
+func (l *Logger) Warnf(f string, a ...any)  { l.Logf(Warning, f, a...) }
+func (l *Logger) Infof(f string, a ...any)  { l.Logf(Info, f, a...) }
+func (l *Logger) Debugf(f string, a ...any) { l.Logf(Debug, f, a...) }

@@ -8,12 +8,13 @@ import (
 	"unicode/utf8"
 )
 
-// Syslog levels used by init (syslog(2), SPEC section 3).
+// Syslog levels used by init (syslog(2)): crit for internal faults, err
+// for stage and kexec failures, warning for refused input and failed
+// mounts, info for the lifecycle, debug (with -v) for every signal and timer.
 const (
 	Crit    = 2
 	Err     = 3
 	Warning = 4
-	Notice  = 5
 	Info    = 6
 	Debug   = 7
 )

@@ -1,6 +1,7 @@
 package kmsg
 
 import (
+	"bytes"
 	"io"
 	"os"
 	"strconv"
@@ -14,9 +15,9 @@ import (
 const maxPending = 64 << 10
 
 // Relay copies a stage's stderr pipe to the kernel log, one record per line
-// tagged "name[pid]" (SPEC 2.4). It runs in its own goroutine: a slow
-// kmsg or console slows the stage that writes, never pid 1. Without a
-// usable kmsg (kmsgStyle false) it writes plain "name[pid]: text" lines.
+// tagged "name[pid]". It runs in its own goroutine: a slow kmsg or console
+// slows the stage that writes, never pid 1. Without a usable kmsg
+// (kmsgStyle false) it writes plain "name[pid]: text" lines.
 type Relay struct {
 	r         *os.File
 	w         io.Writer
@@ -56,27 +57,23 @@ func (rl *Relay) loop() {
 	defer close(rl.done)
 	<-rl.started
 	buf := make([]byte, 64<<10)
-	for {
-		n, err := rl.r.Read(buf)
-		if n > 0 {
-			rl.mu.Lock()
-			rl.feed(buf[:n])
-			rl.mu.Unlock()
-		}
+	for err := error(nil); err == nil; {
+		var n int
+		n, err = rl.r.Read(buf)
+		rl.mu.Lock()
+		rl.feed(buf[:n])
 		if err != nil {
-			rl.mu.Lock()
 			rl.flushLocked()
-			rl.mu.Unlock()
-			rl.r.Close()
-			return
 		}
+		rl.mu.Unlock()
 	}
+	rl.r.Close()
 }
 
 // feed appends data and writes every complete line.
 func (rl *Relay) feed(data []byte) {
 	for len(data) > 0 {
-		i := indexNL(data)
+		i := bytes.IndexByte(data, '\n')
 		if i < 0 {
 			rl.pending = append(rl.pending, data...)
 			if len(rl.pending) > maxPending {
@@ -94,32 +91,21 @@ func (rl *Relay) feed(data []byte) {
 	}
 }
 
-func indexNL(b []byte) int {
-	for i, c := range b {
-		if c == '\n' {
-			return i
-		}
-	}
-	return -1
-}
-
 // emit writes one line (or a piece of a long one) as records.
 func (rl *Relay) emit(line []byte) {
 	if !rl.midLine {
 		rl.level, line = ParseLevel(line, Info)
 	}
-	if !rl.kmsgStyle {
-		out := append([]byte(rl.tag+": "), Escape(line)...)
-		if _, err := rl.w.Write(append(out, '\n')); err != nil {
-			rl.dropped.Add(1)
-		}
-		return
+	var recs [][]byte
+	if rl.kmsgStyle {
+		recs = Records(rl.level, rl.tag, line, MaxRecord)
+	} else {
+		recs = [][]byte{append(append([]byte(rl.tag+": "), Escape(line)...), '\n')}
 	}
 	failed := false
-	for _, rec := range Records(rl.level, rl.tag, line, MaxRecord) {
-		if _, err := rl.w.Write(rec); err != nil {
-			failed = true
-		}
+	for _, rec := range recs {
+		_, err := rl.w.Write(rec)
+		failed = failed || err != nil
 	}
 	if failed {
 		rl.dropped.Add(1)

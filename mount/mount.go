@@ -1,6 +1,6 @@
-// Package mount sets up the early file system of pid 1 (SPEC 2.1): a mount
-// table applied by one loop that logs and carries on (u-root libinit), and
-// the symlinks and directories a diskless node expects.
+// Package mount sets up the early file system of pid 1: a mount table
+// applied by one loop that logs and carries on (as u-root's libinit does),
+// and the symlinks and directories a diskless node expects.
 package mount
 
 import (
@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/stageinit/stageinit/machine"
 	"golang.org/x/sys/unix"
 )
 
@@ -21,7 +22,7 @@ type Mount struct {
 	Data                   string
 }
 
-// Table is SPEC 2.1's mount table, in order. The first row remounts /.
+// Table is the mount table of pid 1, in order. The first row remounts /.
 var Table = []Mount{
 	{"", "/", "", unix.MS_REMOUNT | unix.MS_NOSUID, ""},
 	{"none", "/dev", "devtmpfs", unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_STRICTATIME, ""},
@@ -31,22 +32,13 @@ var Table = []Mount{
 	{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "gid=5,mode=0620,ptmxmode=000"},
 }
 
-// Sys holds the seams: mount(2) and the mount-point check.
-type Sys struct {
-	Mount        func(source, target, fstype string, flags uintptr, data string) error
-	IsMountPoint func(target string) bool
-}
-
-// Real is the production Sys.
-var Real = Sys{Mount: unix.Mount, IsMountPoint: IsMountPoint}
-
 // Apply mounts every row whose target is not already a mount point
 // (already mounted counts as success), creating missing targets. It never
 // stops early and returns one line per row for the log, errors first.
-func Apply(table []Mount, sys Sys) (done, failed []string) {
+func Apply(table []Mount, mach machine.Machine) (done, failed []string) {
 	for _, m := range table {
 		if m.Flags&unix.MS_REMOUNT == 0 {
-			if sys.IsMountPoint(m.Target) {
+			if IsMountPoint(m.Target) {
 				done = append(done, fmt.Sprintf("%s already mounted", m.Target))
 				continue
 			}
@@ -55,7 +47,7 @@ func Apply(table []Mount, sys Sys) (done, failed []string) {
 				continue
 			}
 		}
-		if err := sys.Mount(m.Source, m.Target, m.FSType, m.Flags, m.Data); err != nil {
+		if err := mach.Mount(m.Source, m.Target, m.FSType, m.Flags, m.Data); err != nil {
 			failed = append(failed, fmt.Sprintf("mount %s: %v", describe(m), err))
 			continue
 		}

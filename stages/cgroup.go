@@ -5,19 +5,23 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/stageinit/stageinit/machine"
 	"golang.org/x/sys/unix"
 )
 
-// Cgroup is one stage's cgroup v2 directory (Documentation/admin-guide/
-// cgroup-v2.rst): the stage is cloned into it (CLONE_INTO_CGROUP), so it
-// and everything it starts, setsid daemons included, stay one unit.
+// Cgroup is one stage's cgroup v2 directory (the kernel's
+// Documentation/admin-guide/cgroup-v2.rst): the stage is cloned into it
+// (CLONE_INTO_CGROUP), so it and everything it starts, setsid daemons
+// included, stay one unit. The methods of a nil *Cgroup do nothing.
 type Cgroup struct {
 	Path string
+	m    machine.Machine
 	fd   int // O_DIRECTORY fd for clone3's cgroup field
 	cpu0 time.Duration
 }
@@ -26,6 +30,7 @@ type Cgroup struct {
 type Cgroups struct {
 	Root    string // /sys/fs/cgroup
 	PidsMax int    // pids.max of each stage cgroup; 0 leaves "max"
+	M       machine.Machine
 	made    []string
 }
 
@@ -33,7 +38,7 @@ type Cgroups struct {
 func (c *Cgroups) Made() []*Cgroup {
 	var gs []*Cgroup
 	for _, p := range c.made {
-		gs = append(gs, &Cgroup{Path: p, fd: -1})
+		gs = append(gs, &Cgroup{Path: p, m: c.M, fd: -1})
 	}
 	return gs
 }
@@ -77,14 +82,14 @@ func (c *Cgroups) Stage(name string) (*Cgroup, error) {
 			return nil, fmt.Errorf("write %s/pids.max %d: %w", p, c.PidsMax, err)
 		}
 	}
-	if !contains(c.made, p) {
+	if !slices.Contains(c.made, p) {
 		c.made = append(c.made, p)
 	}
 	fd, err := unix.Open(p, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", p, err)
 	}
-	cg := &Cgroup{Path: p, fd: fd}
+	cg := &Cgroup{Path: p, m: c.M, fd: fd}
 	cg.cpu0, _ = cg.cpu()
 	return cg, nil
 }
@@ -103,61 +108,55 @@ func write(path, s string) error {
 	return err
 }
 
-func contains(l []string, s string) bool {
-	for _, x := range l {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // Close releases the directory fd.
-func (g *Cgroup) Close() { unix.Close(g.fd) }
-
-// Procs lists the pids in the cgroup.
-func (g *Cgroup) Procs() []int {
-	b, _ := os.ReadFile(filepath.Join(g.Path, "cgroup.procs"))
-	var pids []int
-	for _, f := range strings.Fields(string(b)) {
-		if pid, err := strconv.Atoi(f); err == nil {
-			pids = append(pids, pid)
-		}
+func (g *Cgroup) Close() {
+	if g != nil {
+		unix.Close(g.fd)
 	}
-	return pids
 }
 
 // Signal sends sig to every process in the cgroup.
 func (g *Cgroup) Signal(sig syscall.Signal) {
-	for _, pid := range g.Procs() {
-		unix.Kill(pid, sig)
+	if g != nil {
+		for _, pid := range pids(filepath.Join(g.Path, "cgroup.procs")) {
+			g.m.Kill(pid, sig)
+		}
 	}
 }
 
 // Kill kills everything in the cgroup: cgroup.kill (Linux 5.14+), or else
 // SIGKILL to every pid in cgroup.procs until it is empty.
 func (g *Cgroup) Kill() error {
-	err := write(filepath.Join(g.Path, "cgroup.kill"), "1")
-	if err == nil {
+	if g == nil {
 		return nil
 	}
-	for i := 0; i < 100; i++ {
-		pids := g.Procs()
-		if len(pids) == 0 {
+	err := write(filepath.Join(g.Path, "cgroup.kill"), "1")
+	for i := 0; err != nil && i < 100; i++ {
+		left := pids(filepath.Join(g.Path, "cgroup.procs"))
+		if len(left) == 0 {
 			return nil
 		}
-		for _, pid := range pids {
-			unix.Kill(pid, unix.SIGKILL)
+		for _, pid := range left {
+			g.m.Kill(pid, unix.SIGKILL)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return fmt.Errorf("kill cgroup %s: processes left after cgroup.kill failed (%v)", g.Path, err)
+	if err != nil {
+		return fmt.Errorf("kill cgroup %s: processes left after cgroup.kill failed (%v)", g.Path, err)
+	}
+	return nil
 }
 
-// Populated reads "populated" from cgroup.events.
-func (g *Cgroup) Populated() bool {
-	b, err := os.ReadFile(filepath.Join(g.Path, "cgroup.events"))
-	return err != nil || bytes.Contains(b, []byte("populated 1"))
+// pids reads a list of pids (cgroup.procs).
+func pids(path string) []int {
+	b, _ := os.ReadFile(path)
+	var l []int
+	for _, f := range strings.Fields(string(b)) {
+		if pid, err := strconv.Atoi(f); err == nil {
+			l = append(l, pid)
+		}
+	}
+	return l
 }
 
 // WaitEmpty waits until cgroup.events says "populated 0", or d passes. The
@@ -184,13 +183,16 @@ func (g *Cgroup) WaitEmpty(d time.Duration) bool {
 	}
 }
 
-// Stats returns the peak memory (memory.peak, when the memory controller
-// is on) and the CPU time used since Stage made the cgroup.
+// Stats returns the CPU time used since Stage made the cgroup and the peak
+// memory (memory.peak, when the memory controller is on), for the log.
 func (g *Cgroup) Stats() string {
+	if g == nil {
+		return ""
+	}
 	cpu, err := g.cpu()
 	s := ""
 	if err == nil {
-		s = fmt.Sprintf("cpu %v", (cpu - g.cpu0).Round(time.Millisecond))
+		s = fmt.Sprintf(", cpu %v", (cpu - g.cpu0).Round(time.Millisecond))
 	}
 	if b, err := os.ReadFile(filepath.Join(g.Path, "memory.peak")); err == nil {
 		if n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stageinit/stageinit/config"
 	"github.com/stageinit/stageinit/kmsg"
 	"golang.org/x/sys/unix"
 )
@@ -187,10 +188,10 @@ func TestExitCode(t *testing.T) {
 		{"bad interpreter", write("badint", "#!/nonexistent\n", 0o755), 126},
 		{"empty", write("empty", "", 0o755), 126},
 	} {
-		r := &Runner{Reaper: &Reaper{}, Log: log, Policy: Policy{ExitBase: 128}}
+		r := &Runner{Reaper: &Reaper{}, Log: log, EP: config.EP{ExitBase: 128}}
 		res := r.Run(Spec{Name: tc.name, Argv: []string{tc.path}, Files: [3]uintptr{0, 1, 2}})
-		if res.Err == nil || res.Code != tc.want {
-			t.Errorf("%s: code %d err %v, want %d", tc.name, res.Code, res.Err, tc.want)
+		if res.Err == nil || res.Code(128) != tc.want {
+			t.Errorf("%s: code %d err %v, want %d", tc.name, res.Code(128), res.Err, tc.want)
 		}
 	}
 }

@@ -5,59 +5,56 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/stageinit/stageinit/config"
 	"github.com/stageinit/stageinit/kmsg"
-	"golang.org/x/sys/unix"
+	"github.com/stageinit/stageinit/machine"
 )
 
-// Policy is the grace and restart behaviour of mini-init-asm's EP_* variables.
-type Policy struct {
-	Grace       time.Duration // first stop request to SIGKILL of the group
-	Restart     bool          // restart a leader that died by a signal
-	MaxRestarts int           // 0 means unlimited
-	Backoff     time.Duration // delay before a restart
-	ExitBase    int           // exit code = ExitBase + signal
+// Runner runs one stage at a time: the stage leads a new session and
+// process group, signals go to the whole group, the first stop arms the
+// grace timer, and a leader that died by a signal is restarted when
+// EP_RESTART_ENABLED asks for it. Handle (signals.go) calls Forward, Stop
+// and Request while Run blocks.
+type Runner struct {
+	Reaper *Reaper
+	M      machine.Machine
+	Log    *kmsg.Logger
+	EP     config.EP
+
+	mu       sync.Mutex
+	pgid     int     // the running group, 0 between runs
+	cg       *Cgroup // its cgroup, if any
+	stopping bool    // a stop came during this run: no restart
+	stopSigs []syscall.Signal
+	grace    *time.Timer   // armed once per run
+	stopped  chan struct{} // closed by the first stop of this run
+	req      Action        // the strongest shutdown request (machine modes)
 }
 
 // Result is how a Run ended.
 type Result struct {
 	Status   Status // the last leader's status, when Err is nil
 	Err      error  // the stage could not be started
-	Code     int    // exit code, or ExitBase+signal, or 126/127
 	Restarts int
 	Duration time.Duration
 }
 
-// Runner runs one stage at a time under the core. Forward and Stop may be
-// called from any goroutine (the signal loop) while Run blocks.
-type Runner struct {
-	Reaper *Reaper
-	Policy Policy
-	Log    *kmsg.Logger
-	// OnStart is called with each leader's pid right after it started.
-	OnStart func(pid int)
-	// Kill is the seam for kill(2); nil means unix.Kill.
-	Kill func(pid int, sig syscall.Signal) error
-
-	mu       sync.Mutex
-	pgid     int     // running group, 0 between runs
-	cg       *Cgroup // the running stage's cgroup, if any
-	stopping bool    // a stop was requested during this Run
-	stopSigs []syscall.Signal
-	grace    *time.Timer   // armed once per Run
-	stopped  chan struct{} // closed by the first Stop of this Run
+// Code is the exit code of the stage: its leader's, base+signal when it
+// was killed, 127 or 126 when it could not be started.
+func (r Result) Code(base int) int {
+	if r.Err != nil {
+		return ExitCode(r.Err)
+	}
+	return r.Status.Code(base)
 }
 
 func (r *Runner) kill(pid int, sig syscall.Signal) {
-	kill := r.Kill
-	if kill == nil {
-		kill = unix.Kill
-	}
-	if err := kill(pid, sig); err != nil && err != syscall.ESRCH {
+	if err := r.M.Kill(pid, sig); err != nil && err != syscall.ESRCH {
 		r.Log.Warnf("kill %d %v: %v", pid, sig, err)
 	}
 }
 
-// Forward sends sig to the running stage's process group (kill(-pgid, sig)).
+// Forward sends sig to the running stage's process group: kill(-pgid, sig).
 func (r *Runner) Forward(sig syscall.Signal) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -67,15 +64,17 @@ func (r *Runner) Forward(sig syscall.Signal) {
 	}
 }
 
-// Stop marks the run as shutting down (no more restarts), sends sigs to the
-// group and arms the grace timer if it is not armed yet: a second Stop never
-// re-arms or extends it. At expiry the group gets SIGKILL.
+// Stop ends the run: no more restarts, sigs to the group (and to its
+// cgroup, which holds the daemons that left the group), and the grace
+// timer armed if it is not yet: a second Stop never re-arms or extends
+// it. At expiry the group and its cgroup get SIGKILL. A Stop before the
+// leader exists is applied as soon as it does.
 func (r *Runner) Stop(sigs ...syscall.Signal) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if !r.stopping {
 		r.stopping = true
-		close(r.stoppedCh())
+		close(r.stoppedLocked())
 	}
 	r.stopSigs = sigs
 	r.sendStopLocked()
@@ -88,13 +87,11 @@ func (r *Runner) sendStopLocked() {
 	for _, s := range r.stopSigs {
 		r.Log.Debugf("forward %v to group %d", s, r.pgid)
 		r.kill(-r.pgid, s)
-		if r.cg != nil {
-			r.cg.Signal(s) // daemons that left the group with setsid
-		}
+		r.cg.Signal(s)
 	}
 	if r.grace == nil {
-		r.Log.Debugf("grace timer armed: %v", r.Policy.Grace)
-		r.grace = time.AfterFunc(r.Policy.Grace, r.expire)
+		r.Log.Debugf("grace_seconds=%d: grace timer armed: %v", int64(r.EP.Grace/time.Second), r.EP.Grace)
+		r.grace = time.AfterFunc(r.EP.Grace, r.expire)
 	}
 }
 
@@ -103,32 +100,17 @@ func (r *Runner) expire() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.pgid > 0 {
-		r.Log.Warnf("grace period of %v over: SIGKILL to group %d", r.Policy.Grace, r.pgid)
+		r.Log.Warnf("grace period of %v over: SIGKILL to group %d", r.EP.Grace, r.pgid)
 		r.kill(-r.pgid, syscall.SIGKILL)
-		if r.cg != nil {
-			if err := r.cg.Kill(); err != nil {
-				r.Log.Errf("%v", err)
-			}
+		if err := r.cg.Kill(); err != nil {
+			r.Log.Errf("%v", err)
 		}
 	}
 }
 
-// Stopping reports whether a stop was requested during the current Run.
-func (r *Runner) Stopping() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.stopping
-}
-
-func (r *Runner) stoppedCh() chan struct{} {
-	if r.stopped == nil {
-		r.stopped = make(chan struct{})
-	}
-	return r.stopped
-}
-
-// Reset forgets the stop state of a previous Run (pid 1 calls it before
-// each stage; supervisor mode never does, so an early signal is kept).
+// Reset forgets the stop of the previous run. The machine lifecycle calls
+// it before each stage; supervisor mode runs once and never does, so a
+// signal that came before the command started still stops it.
 func (r *Runner) Reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -140,28 +122,22 @@ func (r *Runner) Reset() {
 }
 
 // Run starts the stage and returns when its leader has exited for good,
-// restarts included. A Stop that came before the leader started is applied
-// to it as soon as it has.
+// restarts included.
 func (r *Runner) Run(s Spec) Result {
 	start := time.Now()
-	res := Result{}
+	var res Result
 	for {
-		st, err := r.runOnce(s)
-		res.Status, res.Err = st, err
-		if err != nil {
-			res.Code = ExitCode(err)
-			break
-		}
-		res.Code = st.Code(r.Policy.ExitBase)
-		if s.NoRestart || !r.restart(st, res.Restarts) {
+		res.Status, res.Err = r.runOnce(s)
+		if res.Err != nil || s.NoRestart || !r.restart(res.Status, res.Restarts) {
 			break
 		}
 		res.Restarts++
-		r.Log.Warnf("%s: died by %v, restart %d (backoff %v)", s.Name, st.WS.Signal(), res.Restarts, r.Policy.Backoff)
+		r.Log.Warnf("%s: died by %v, restart %d (backoff %v)", s.Name, res.Status.WS.Signal(), res.Restarts, r.EP.Backoff)
 		if !r.backoff() {
-			r.Log.Infof("%s: stop requested during backoff, not restarting", s.Name)
+			r.Log.Infof("%s: shutdown requested during restart backoff, not restarting", s.Name)
 			break
 		}
+		r.Log.Debugf("restart_count=%d: restarting %s", res.Restarts, s.Name)
 	}
 	res.Duration = time.Since(start)
 	r.mu.Lock()
@@ -177,8 +153,8 @@ func (r *Runner) runOnce(s Spec) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	if r.OnStart != nil {
-		r.OnStart(pid)
+	if s.Started != nil {
+		s.Started(pid)
 	}
 	r.mu.Lock()
 	r.pgid, r.cg = pid, s.Cgroup
@@ -194,17 +170,19 @@ func (r *Runner) runOnce(s Spec) (Status, error) {
 }
 
 func (r *Runner) restart(st Status, restarts int) bool {
-	p := r.Policy
-	return p.Restart && st.WS.Signaled() && !r.Stopping() &&
-		(p.MaxRestarts == 0 || restarts < p.MaxRestarts)
+	r.mu.Lock()
+	stopping := r.stopping
+	r.mu.Unlock()
+	return r.EP.Restart && st.WS.Signaled() && !stopping &&
+		(r.EP.MaxRestarts == 0 || restarts < r.EP.MaxRestarts)
 }
 
-// backoff sleeps Policy.Backoff; it returns false if a Stop came first.
+// backoff sleeps EP_RESTART_BACKOFF_SECONDS; false if a stop came first.
 func (r *Runner) backoff() bool {
 	r.mu.Lock()
-	stopped := r.stoppedCh()
+	stopped := r.stoppedLocked()
 	r.mu.Unlock()
-	t := time.NewTimer(r.Policy.Backoff)
+	t := time.NewTimer(r.EP.Backoff)
 	defer t.Stop()
 	select {
 	case <-t.C:
@@ -212,4 +190,12 @@ func (r *Runner) backoff() bool {
 	case <-stopped:
 		return false
 	}
+}
+
+// stoppedLocked returns the channel the first Stop closes; r.mu is held.
+func (r *Runner) stoppedLocked() chan struct{} {
+	if r.stopped == nil {
+		r.stopped = make(chan struct{})
+	}
+	return r.stopped
 }

@@ -4,108 +4,156 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/stageinit/stageinit/kmsg"
 )
 
 // Action is what init does with a signal it receives.
 type Action int
 
 const (
-	Ignore   Action = iota // logged at debug
-	Forward                // sent as-is to the stage's process group
-	Soft                   // supervisor: forwarded, arms grace, no more restarts
-	Reboot                 // pid 1: reboot request
-	Halt                   // pid 1: halt request
-	Poweroff               // pid 1: poweroff request (strongest)
+	Forward         Action = iota + 1 // as is, to the running stage's group
+	Stop                              // forward, then stop the run (Runner.Stop)
+	RebootRequest                     // machine: stop the stage with TERM and CONT, then reboot
+	HaltRequest                       // machine: the same, then halt
+	PoweroffRequest                   // machine: the same, then power off (the strongest)
 )
 
-// Table maps signals to actions; signals not in it are ignored.
+// Shutdown is INIT_SHUTDOWN for /etc/reboot: what the strongest request of
+// the round asked for, "reboot" when there was none.
+func (a Action) Shutdown() string {
+	switch a {
+	case HaltRequest:
+		return "halt"
+	case PoweroffRequest:
+		return "poweroff"
+	}
+	return "reboot"
+}
+
+// Table maps signals to actions; a signal not in it is logged and dropped.
 type Table map[syscall.Signal]Action
 
-// SupervisorTable is SPEC section 5 (mini-init-asm parity) plus extras.
+// SupervisorTable is mini-init-asm's set: HUP, INT, QUIT and TERM stop
+// the command, the rest of its defaults and EP_SIGNALS are forwarded.
 func SupervisorTable(extras []syscall.Signal) Table {
+	t := table(Forward, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE, syscall.SIGWINCH,
+		syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGCONT, syscall.SIGALRM)
+	t.set(Forward, extras...)
+	t.set(Stop, syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM)
+	return t
+}
+
+// MachineTable is pid 1's: TERM and INT (Ctrl-Alt-Del) ask for a reboot,
+// USR2 and PWR for a poweroff, USR1 for a halt; HUP, QUIT, WINCH and
+// EP_SIGNALS are forwarded. Requests win over EP_SIGNALS.
+func MachineTable(extras []syscall.Signal) Table {
+	t := table(Forward, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGWINCH)
+	t.set(Forward, extras...)
+	t.set(RebootRequest, syscall.SIGTERM, syscall.SIGINT)
+	t.set(PoweroffRequest, syscall.SIGUSR2, syscall.SIGPWR)
+	t.set(HaltRequest, syscall.SIGUSR1)
+	return t
+}
+
+func table(a Action, sigs ...syscall.Signal) Table {
 	t := Table{}
-	for _, s := range []syscall.Signal{syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGPIPE,
-		syscall.SIGWINCH, syscall.SIGTTIN, syscall.SIGTTOU, syscall.SIGCONT, syscall.SIGALRM} {
-		t[s] = Forward
-	}
-	t.add(extras)
-	for _, s := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGTERM} {
-		t[s] = Soft
-	}
+	t.set(a, sigs...)
 	return t
 }
 
-// PID1Table is SPEC section 2.3. Requests win over EP_SIGNALS extras.
-func PID1Table(extras []syscall.Signal) Table {
-	t := Table{syscall.SIGHUP: Forward, syscall.SIGQUIT: Forward,
-		syscall.SIGWINCH: Forward}
-	t.add(extras)
-	t[syscall.SIGTERM], t[syscall.SIGINT] = Reboot, Reboot
-	t[syscall.SIGUSR2], t[syscall.SIGPWR] = Poweroff, Poweroff
-	t[syscall.SIGUSR1] = Halt
-	return t
-}
-
-// add makes extras forwarded, except SIGCHLD: init never asks for it
-// (Reaper.Run blocks in wait4 instead).
-func (t Table) add(extras []syscall.Signal) {
-	for _, s := range extras {
-		t[s] = Forward
+// set maps sigs to a, except SIGCHLD: init never asks for it (Reaper.Run
+// blocks in wait4 instead), and SIGURG, which the Go runtime sends its own
+// threads for preemption.
+func (t Table) set(a Action, sigs ...syscall.Signal) {
+	for _, s := range sigs {
+		if s != syscall.SIGCHLD && s != syscall.SIGURG {
+			t[s] = a
+		}
 	}
-	delete(t, syscall.SIGCHLD)
 }
 
-// Lookup returns the action for sig. SIGURG is never forwarded: the Go
-// runtime sends it to its own threads for preemption.
-func (t Table) Lookup(sig syscall.Signal) Action {
-	if sig == syscall.SIGURG {
-		return Ignore
+// Handle is the signal loop of every mode, for the life of the process:
+// it receives each signal, looks it up in t and acts on the running stage.
+func (r *Runner) Handle(sigs <-chan os.Signal, t Table) {
+	defer kmsg.Guard()
+	for s := range sigs {
+		sig := s.(syscall.Signal)
+		if sig == syscall.SIGURG {
+			continue
+		}
+		r.Log.Debugf("signal=%d: received %v", int(sig), sig)
+		switch a := t[sig]; a {
+		case Forward:
+			r.Forward(sig)
+		case Stop:
+			r.Stop(sig)
+		case RebootRequest, HaltRequest, PoweroffRequest:
+			r.Request(a)
+		}
 	}
-	return t[sig]
 }
 
-// goFatal are the signals the Go runtime dies of, when sent by kill(2)
-// and not notified (its sigtable: _SigKill, _SigThrow, _SigPanic).
+// Request records a shutdown request (the strongest of the round wins) and
+// stops the running stage with TERM and CONT.
+func (r *Runner) Request(a Action) {
+	r.mu.Lock()
+	r.req = max(r.req, a)
+	req := r.req
+	r.mu.Unlock()
+	r.Log.Infof("%s requested", req.Shutdown())
+	r.Stop(syscall.SIGTERM, syscall.SIGCONT)
+}
+
+// Requested returns the strongest request since ClearRequest (0: none).
+func (r *Runner) Requested() Action {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.req
+}
+
+// ClearRequest forgets the request once it is carried out.
+func (r *Runner) ClearRequest() {
+	r.mu.Lock()
+	r.req = 0
+	r.mu.Unlock()
+}
+
+// goFatal are the signals the Go runtime dies of when they are sent by
+// kill(2) and not notified (its sigtable: _SigKill, _SigThrow, _SigPanic).
 var goFatal = []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGILL,
 	syscall.SIGTRAP, syscall.SIGABRT, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGSEGV, syscall.SIGPIPE,
 	syscall.SIGALRM, syscall.SIGTERM, syscall.SIGSTKFLT, syscall.SIGXCPU, syscall.SIGXFSZ,
 	syscall.SIGVTALRM, syscall.SIGIO, syscall.SIGPWR, syscall.SIGSYS}
 
-// Notify routes every catchable signal to a channel (never signal.Ignore:
-// no signal can stop or end init). Each signal costs a round trip to the
-// runtime's signal thread, about 40 µs: with background, only the table's
-// signals and those Go would die of are installed before Notify returns,
-// the others by a goroutine (supervisor start-up); without, all of them
-// (pid 1).
-func Notify(t Table, background bool) <-chan os.Signal {
+// Notify routes every catchable signal but SIGCHLD to the returned channel
+// (never signal.Ignore: children would inherit SIG_IGN). Those the Go
+// runtime would die of and those of t are installed before Notify
+// returns; the others, each a round trip to the runtime's signal thread
+// (about 40 µs), by a goroutine that closes all when it is done. SIGCHLD
+// keeps the runtime's own handler: Reaper.Run reaps without it.
+func Notify(t Table) (sigs <-chan os.Signal, all <-chan struct{}) {
 	ch := make(chan os.Signal, 256)
-	if !background {
-		signal.Notify(ch, catchable(nil)...)
-		return ch
-	}
-	var first []os.Signal
+	first := map[syscall.Signal]bool{}
+	var firstList []os.Signal
 	for _, s := range goFatal {
-		first = append(first, s)
+		first[s] = true
+		firstList = append(firstList, s)
 	}
 	for s := range t {
-		first = append(first, s)
-	}
-	signal.Notify(ch, first...)
-	go signal.Notify(ch, catchable(t)...)
-	return ch
-}
-
-// catchable is every signal from 1 to 64 but SIGCHLD (Reaper.Run waits
-// for children without it; the Go runtime's own handler, not SIG_IGN,
-// stays installed, so children still start with the default) and those
-// already in t.
-func catchable(t Table) []os.Signal {
-	var sigs []os.Signal
-	for i := 1; i <= 64; i++ {
-		s := syscall.Signal(i)
-		if _, done := t[s]; !done && s != syscall.SIGCHLD {
-			sigs = append(sigs, s)
+		if !first[s] {
+			first[s] = true
+			firstList = append(firstList, s)
 		}
 	}
-	return sigs
+	signal.Notify(ch, firstList...)
+	done := make(chan struct{})
+	var rest []os.Signal
+	for i := syscall.Signal(1); i <= 64; i++ {
+		if !first[i] && i != syscall.SIGCHLD {
+			rest = append(rest, i)
+		}
+	}
+	go func() { signal.Notify(ch, rest...); close(done) }()
+	return ch, done
 }

@@ -11,22 +11,25 @@ import (
 
 // Spec describes one run of a stage.
 type Spec struct {
-	Name  string   // "boot", "reboot" or the command's base name
-	Argv  []string // Argv[0] is the program; looked up in PATH if it has no slash
+	Name  string   // "boot", "reboot", or the command's base name
+	Argv  []string // Argv[0] is looked up in PATH when it has no slash
 	Env   []string
-	Dir   string     // working directory; "" means /
-	Files [3]uintptr // fds that become the stage's 0, 1 and 2
-	// Cgroup, when set, is the cgroup the stage is cloned into (clone3
+	Dir   string     // working directory; "" keeps init's own
+	Files [3]uintptr // the stage's fds 0, 1 and 2
+	// Cgroup, when set, is the cgroup the stage is cloned into (clone3(2)
 	// CLONE_INTO_CGROUP): it never runs outside it, not even briefly.
 	Cgroup *Cgroup
-	// NoRestart turns the restart policy off for this stage (/etc/reboot).
+	// NoRestart turns EP_RESTART_ENABLED off for this stage (/etc/reboot).
 	NoRestart bool
+	// Started, if set, is called with each leader's pid once it runs.
+	Started func(pid int)
 }
 
 // spawn starts the stage as the leader of a new session (setsid(2): sid =
-// pgid = pid). Signal handlers the Go runtime installed are reset to SIG_DFL
-// in the child; init never ignores a signal, so none is inherited ignored.
-// Only Files become open fds: everything init opens is O_CLOEXEC.
+// pgid = pid). The Go runtime resets the handlers it installed to SIG_DFL
+// in the child and clears its signal mask; init never ignores a signal, so
+// none is inherited ignored. Only Files become open fds: everything init
+// opens is O_CLOEXEC.
 func spawn(s Spec) (int, error) {
 	if len(s.Argv) == 0 {
 		return 0, fmt.Errorf("spawn %s: empty command: %w", s.Name, syscall.ENOENT)
@@ -39,28 +42,18 @@ func spawn(s Spec) (int, error) {
 		}
 		path = lp
 	}
-	dir := s.Dir
-	if dir == "" {
-		dir = "/"
-	}
 	sys := &syscall.SysProcAttr{Setsid: true}
 	if s.Cgroup != nil {
-		sys.UseCgroupFD = true
-		sys.CgroupFD = s.Cgroup.fd
+		sys.UseCgroupFD, sys.CgroupFD = true, s.Cgroup.fd
 	}
-	pid, err := syscall.ForkExec(path, s.Argv, &syscall.ProcAttr{
-		Dir:   dir,
-		Env:   s.Env,
-		Files: s.Files[:],
-		Sys:   sys,
-	})
+	pid, err := syscall.ForkExec(path, s.Argv, &syscall.ProcAttr{Dir: s.Dir, Env: s.Env, Files: s.Files[:], Sys: sys})
 	if err != nil {
 		return 0, &ExecError{Path: path, Err: err}
 	}
 	return pid, nil
 }
 
-// ExecError is a stage that could not be started.
+// ExecError is a stage that could not be started (execve(2) failed).
 type ExecError struct {
 	Path string
 	Err  error
@@ -83,26 +76,22 @@ func (e *ExecError) Reason() string {
 		return "not an executable format"
 	case errors.Is(e.Err, syscall.EACCES):
 		return "permission denied or a directory"
-	default:
-		return "cannot execute"
 	}
+	return "cannot execute"
 }
 
-// ExitCode is the conventional shell status for a failed execve(2): 127 when
-// the program does not exist, 126 when it exists but cannot be executed
-// (including a #! line naming a missing interpreter).
+// ExitCode is the shell's status for a command that could not start: 127
+// when it does not exist, 126 when it cannot be executed (a #! line
+// naming a missing interpreter included).
 func ExitCode(err error) int {
 	var ee *ExecError
-	if errors.As(err, &ee) {
-		if ee.Reason() == "not found" {
-			return 127
-		}
+	if errors.As(err, &ee) && ee.Reason() != "not found" {
 		return 126
 	}
-	if errors.Is(err, syscall.ENOENT) {
-		return 127
+	if ee == nil && !errors.Is(err, syscall.ENOENT) {
+		return 126
 	}
-	return 126
+	return 127
 }
 
 func exists(path string) bool {

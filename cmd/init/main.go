@@ -1,11 +1,14 @@
-// Command init is stageinit: the /init of an initramfs for diskless servers
-// (pid 1), a microVM init, and a container entrypoint (init -- COMMAND).
+// Command init is stageinit: the /init (pid 1) of an initramfs for
+// diskless servers, a microVM init, a container entrypoint
+// (ENTRYPOINT ["/init", "--"]) and a supervisor (init -- COMMAND).
 package main
 
 import (
 	"fmt"
 	"os"
-	"strings"
+
+	"github.com/stageinit/stageinit/machine"
+	"golang.org/x/sys/unix"
 )
 
 // version is set by the Makefile with -ldflags "-X main.version=...".
@@ -13,25 +16,53 @@ var version = "dev"
 
 const usage = "usage: init [-v|--verbose] [-V|--version] [-- COMMAND [ARG...]]\n"
 
+// main chooses the mode from facts. The kernel never hands init a literal
+// "--" (it passes the words after the first one), so "--" among init's
+// arguments means a runtime or a user started it: as pid 1 of a pid
+// namespace that is a container, else a supervisor. Pid 1 of the machine's
+// own pid namespace is the machine's init whatever its arguments say, and
+// never exits.
+func main() {
+	machine.Helper(os.Args) // the poweroff or halt child of pid 1; returns otherwise
+	closeInheritedFDs()
+	resetIgnored()
+	o := parseArgs(os.Args[1:])
+	pid1 := os.Getpid() == 1
+	switch {
+	case pid1 && (o.command == nil || initialPidNS()):
+		machineInit(os.Args[1:]) // never returns
+	case o.version:
+		fmt.Println("stageinit", version)
+		os.Exit(0)
+	case len(o.unknown) > 0 || len(o.command) == 0:
+		if len(o.unknown) > 0 {
+			fmt.Fprintf(os.Stderr, "init: unknown argument %q\n", o.unknown[0])
+		}
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	os.Exit(supervise(o, pid1))
+}
+
 type options struct {
 	verbose, version bool
-	command          []string
+	command          []string // after "--"; nil without "--"
 	unknown          []string
 }
 
-// parseArgs reads the command line. Words it does not understand are
-// returned in unknown: pid 1 ignores them (stray kernel boot arguments),
-// supervisor mode refuses them.
+// parseArgs reads init's arguments. Words it does not understand are
+// returned in unknown: the machine's init ignores them (stray kernel boot
+// arguments), the other modes refuse them.
 func parseArgs(args []string) options {
 	var o options
 	for i, a := range args {
-		switch {
-		case a == "--":
+		switch a {
+		case "--":
 			o.command = args[i+1:]
 			return o
-		case a == "-v" || a == "--verbose":
+		case "-v", "--verbose":
 			o.verbose = true
-		case a == "-V" || a == "--version":
+		case "-V", "--version":
 			o.version = true
 		default:
 			o.unknown = append(o.unknown, a)
@@ -40,26 +71,14 @@ func parseArgs(args []string) options {
 	return o
 }
 
-func main() {
-	if len(os.Args) > 1 && strings.HasPrefix(os.Args[1], rebootHelperFlag) {
-		rebootHelper(strings.TrimPrefix(os.Args[1], rebootHelperFlag))
+// initialPidNS reports whether init runs in the machine's first pid
+// namespace, whose nsfs inode is PROC_PID_INIT_INO (0xEFFFFFFC, the
+// kernel's include/linux/proc_ns.h). Without /proc (an initramfs before
+// its mounts) it asks for pid 2: kthreadd is pid 2 of that namespace, and
+// a new container holds nobody but its init.
+func initialPidNS() bool {
+	if link, err := os.Readlink("/proc/self/ns/pid"); err == nil {
+		return link == "pid:[4026531836]"
 	}
-	closeInheritedFDs()
-	resetIgnored()
-	o := parseArgs(os.Args[1:])
-	if os.Getpid() == 1 {
-		pid1(o) // never returns
-	}
-	if o.version {
-		fmt.Println("stageinit", version)
-		os.Exit(0)
-	}
-	if len(o.unknown) > 0 || len(o.command) == 0 {
-		if len(o.unknown) > 0 {
-			fmt.Fprintf(os.Stderr, "init: unknown argument %q\n", o.unknown[0])
-		}
-		fmt.Fprint(os.Stderr, usage)
-		os.Exit(2)
-	}
-	os.Exit(supervise(o))
+	return unix.Kill(2, 0) != unix.ESRCH
 }

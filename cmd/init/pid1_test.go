@@ -219,7 +219,8 @@ fi`)
 
 // TestMicroVM: the command after -- on the (simulated) kernel command line
 // is the boot stage, with env.* and workdir= applied over the metadata file
-// and init's own environment; when it ends the machine powers off.
+// and init's own environment; when it ends the machine powers off. Init
+// gets the command's words as its arguments, as the kernel passes them.
 func TestMicroVM(t *testing.T) {
 	n := newNode(t)
 	n.File("/bin/app", `#!/bin/sh
@@ -231,7 +232,7 @@ exit 3
 	n.Stage("reboot", rebootEcho)
 	n.Env = []string{"OWN=kernel-env", "PORT=0"}
 	n.Cmdline = `console=ttyS0 env.PORT=8080 env.MSG="hello world" env.1BAD=x workdir=/srv/app -- /bin/app first "second arg"`
-	n.Start(30 * time.Second)
+	n.Start(30*time.Second, "/bin/app", "first", "second arg")
 	n.ExpectEnd(syscall.SIGINT)
 	contains(t, "console", n.Console(), "app args=first second arg cwd=/srv/app PORT=8080 MSG=hello world META=from-metadata OWN=kernel-env",
 		"reboot stage: status=3 shutdown=reboot")

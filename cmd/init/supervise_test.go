@@ -432,3 +432,68 @@ func buildGo(t *testing.T, src string) string {
 	}
 	return filepath.Join(dir, "helper")
 }
+
+// TestSupervisorKeepsTheWorld: a command run under init from a shell sees
+// what it sees without init: working directory, environment (no TERM or
+// PATH added), umask and limits.
+func TestSupervisorKeepsTheWorld(t *testing.T) {
+	dir := t.TempDir()
+	script := `echo "cwd $(pwd) umask $(umask) nofile $(ulimit -Sn)/$(ulimit -Hn) stack $(ulimit -Ss)"; env | sort`
+	run := func(argv ...string) string {
+		cmd := exec.Command(argv[0], argv[1:]...)
+		cmd.Dir, cmd.Env = dir, []string{"FOO=bar", "HOME=/nowhere"}
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("%q: %v", argv, err)
+		}
+		return string(out)
+	}
+	old := syscall.Umask(0o027)
+	defer syscall.Umask(old)
+	direct := run("/bin/sh", "-c", script)
+	under := run(initBin, "--", "/bin/sh", "-c", script)
+	if under != direct || !strings.Contains(under, "cwd "+dir+" umask 0027") {
+		t.Errorf("under init:\n%s\nwithout init:\n%s", under, direct)
+	}
+}
+
+// TestMiniInitDiagnostics: with -v, the words mini-init-asm's own test
+// scripts grep for (test_diagnostics.sh, test_ep_signals.sh).
+func TestMiniInitDiagnostics(t *testing.T) {
+	dir := t.TempDir()
+	s := startSup(t, []string{"EP_GRACE_SECONDS=2"}, `trap 'exit 0' TERM; touch `+dir+`/ready; while :; do sleep 0.05; done`, "-v")
+	waitFor(t, dir+"/ready")
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	if code := s.wait(t, 10*time.Second); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	contains(t, "stderr", s.errb.String(), "DEBUG: signal=15", "DEBUG: grace_seconds=2")
+	for _, tc := range []struct {
+		env    []string
+		script string
+		want   string
+		count  int // how often want appears; -1: at least once
+	}{
+		{[]string{"EP_RESTART_ENABLED=1", "EP_MAX_RESTARTS=1", "EP_RESTART_BACKOFF_SECONDS=0"}, "kill -SEGV $$", "DEBUG: restart_count=1", 1},
+		{[]string{"EP_SIGNALS=USR1"}, "exit 0", "EP_SIGNALS parsed", 1},
+		{[]string{"EP_SIGNALS="}, "exit 0", "EP_SIGNALS parsed", 1},
+		{nil, "exit 0", "EP_SIGNALS parsed", 0},
+		{[]string{"EP_SIGNALS=USR1,INVALID,USR2"}, "exit 0", "Unknown EP_SIGNALS token", 1},
+		{[]string{"EP_SIGNALS=RT1"}, "exit 0", "RT* EP_SIGNALS tokens require EP_SIGRTMIN", 1},
+		{[]string{"EP_GRACE_SECONDS=x"}, "exit 0", "invalid EP_GRACE_SECONDS", 1},
+		{[]string{"EP_GRACE_SECONDS=9223372036854775807"}, "exit 0", "EP_GRACE_SECONDS too large; clamping", 1},
+		{[]string{"EP_EXIT_CODE_BASE=300"}, "exit 0", "invalid EP_EXIT_CODE_BASE", 1},
+	} {
+		s := startSup(t, tc.env, tc.script, "-v")
+		s.wait(t, 30*time.Second)
+		if n := strings.Count(s.errb.String(), tc.want); n != tc.count {
+			t.Errorf("%q: %q appears %d times, want %d:\n%s", tc.env, tc.want, n, tc.count, s.errb.String())
+		}
+	}
+	s = startSup(t, []string{"EP_RESTART_ENABLED=1", "EP_RESTART_BACKOFF_SECONDS=30"}, `touch `+dir+`/crashed; kill -SEGV $$`, "-v")
+	waitFor(t, dir+"/crashed")
+	time.Sleep(300 * time.Millisecond) // in the backoff now
+	s.cmd.Process.Signal(syscall.SIGTERM)
+	s.wait(t, 10*time.Second)
+	contains(t, "stderr", s.errb.String(), "shutdown requested during restart backoff")
+}

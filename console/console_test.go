@@ -1,0 +1,112 @@
+package console
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stageinit/stageinit/kmsg"
+)
+
+// dev makes a directory with the named device stand-ins: plain files, or
+// symlinks for "name->target".
+func dev(t *testing.T, names ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, n := range names {
+		var err error
+		if name, target, ok := strings.Cut(n, "->"); ok {
+			err = os.Symlink(target, filepath.Join(dir, name))
+		} else {
+			err = os.WriteFile(filepath.Join(dir, n), nil, 0o644)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestOpen(t *testing.T) {
+	for _, tc := range []struct {
+		files    []string
+		warnings []string
+		out      string // where init's own log goes
+		kmsg     bool
+	}{
+		{[]string{"null", "console", "kmsg"}, nil, "kmsg", true},
+		{[]string{"null", "console"}, []string{"kmsg: no such file or directory: the relay writes to the console"}, "console", false},
+		{[]string{"null"}, []string{"stage stdout goes to the kmsg relay", "the relay writes to the console"}, "", false},
+	} {
+		s, warns := Open(dev(t, tc.files...))
+		if len(warns) != len(tc.warnings) {
+			t.Errorf("%v: warnings %q, want %q", tc.files, warns, tc.warnings)
+			continue
+		}
+		for i, w := range tc.warnings {
+			if !strings.Contains(warns[i], w) {
+				t.Errorf("%v: warning %q lacks %q", tc.files, warns[i], w)
+			}
+		}
+		w, kmsgStyle := s.LogOutput()
+		name := ""
+		if f, ok := w.(*os.File); ok {
+			name = filepath.Base(f.Name())
+		} else if w != io.Discard {
+			t.Errorf("%v: log output %T", tc.files, w)
+		}
+		if name != tc.out || kmsgStyle != tc.kmsg {
+			t.Errorf("%v: log goes to %q (kmsg %v), want %q (%v)", tc.files, name, kmsgStyle, tc.out, tc.kmsg)
+		}
+	}
+}
+
+// run starts sh -c script with the stage's fds, as the runner would.
+func run(t *testing.T, s *Streams, log *kmsg.Logger, script string) int {
+	t.Helper()
+	files, started, done, err := s.Stage("boot", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := syscall.ForkExec("/bin/sh", []string{"sh", "-c", script}, &syscall.ProcAttr{Files: files[:]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started(pid)
+	var ws syscall.WaitStatus
+	syscall.Wait4(pid, &ws, 0, nil)
+	done()
+	return pid
+}
+
+// TestStage: stdout on the console, stderr in kmsg records tagged with the
+// stage and its pid, a last line without newline flushed at the end.
+func TestStage(t *testing.T) {
+	dir := dev(t, "null", "console", "kmsg")
+	s, _ := Open(dir)
+	pid := run(t, s, kmsg.NewLogger(io.Discard, false), `echo out; echo err >&2; echo "<3>bad" >&2; printf partial >&2`)
+	time.Sleep(200 * time.Millisecond) // the relay's flush may outlast done's wait
+	console, _ := os.ReadFile(filepath.Join(dir, "console"))
+	records, _ := os.ReadFile(filepath.Join(dir, "kmsg"))
+	want := fmt.Sprintf("<6>boot[%d]: err\n<3>boot[%d]: bad\n<6>boot[%d]: partial\n", pid, pid, pid)
+	if string(console) != "out\n" || string(records) != want {
+		t.Errorf("console %q kmsg %q, want %q and %q", console, records, "out\n", want)
+	}
+}
+
+// TestStageDropped: lines the kernel refuses are counted and reported.
+func TestStageDropped(t *testing.T) {
+	s, _ := Open(dev(t, "null", "console", "kmsg->/dev/full"))
+	var text strings.Builder
+	log := kmsg.NewLogger(&text, false)
+	run(t, s, log, `echo one >&2; echo two >&2; echo three >&2`)
+	log.Flush(5 * time.Second)
+	if !strings.Contains(text.String(), "init: WARN: boot: 3 lines dropped") {
+		t.Errorf("log %q lacks the drop count", text.String())
+	}
+}
