@@ -3,7 +3,8 @@ package config
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -31,12 +32,7 @@ func ParseMetadata(data []byte) (Metadata, []string) {
 		w("not a JSON object: %v", err)
 		return m, warn
 	}
-	keys := make([]string, 0, len(top))
-	for k := range top {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(top)) {
 		switch k {
 		case "env":
 			var env map[string]string
@@ -62,13 +58,8 @@ func ParseMetadata(data []byte) (Metadata, []string) {
 }
 
 func validEnvMap(env map[string]string, w func(string, ...any)) []string {
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
 	var out []string
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(env)) {
 		if err := ValidEnv(k, env[k]); err != nil {
 			w("env %q ignored: %v", k, err)
 			continue

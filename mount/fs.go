@@ -8,7 +8,7 @@ import (
 // Link is a symlink to create: Path -> Target.
 type Link struct{ Path, Target string }
 
-// Links are the conventional /dev and /etc symlinks .
+// Links are the conventional /dev and /etc symlinks.
 var Links = []Link{
 	{"/dev/fd", "/proc/self/fd"},
 	{"/dev/stdin", "/proc/self/fd/0"},

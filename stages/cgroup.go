@@ -36,6 +36,9 @@ type Cgroups struct {
 
 // Made returns the cgroups of every stage started so far (for teardown).
 func (c *Cgroups) Made() []*Cgroup {
+	if c == nil {
+		return nil
+	}
 	var gs []*Cgroup
 	for _, p := range c.made {
 		gs = append(gs, &Cgroup{Path: p, m: c.M, fd: -1})

@@ -3,6 +3,7 @@ package stages
 import (
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 
 	"github.com/stageinit/stageinit/kmsg"
@@ -133,27 +134,16 @@ var goFatal = []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, 
 // (about 40 µs), by a goroutine that closes all when it is done. SIGCHLD
 // keeps the runtime's own handler: Reaper.Run reaps without it.
 func Notify(t Table) (sigs <-chan os.Signal, all <-chan struct{}) {
-	ch := make(chan os.Signal, 256)
-	first := map[syscall.Signal]bool{}
-	var firstList []os.Signal
-	for _, s := range goFatal {
-		first[s] = true
-		firstList = append(firstList, s)
-	}
-	for s := range t {
-		if !first[s] {
-			first[s] = true
-			firstList = append(firstList, s)
+	ch, done := make(chan os.Signal, 256), make(chan struct{})
+	var first, rest []os.Signal
+	for sig := syscall.Signal(1); sig <= 64; sig++ {
+		if _, ok := t[sig]; ok || slices.Contains(goFatal, sig) {
+			first = append(first, sig)
+		} else if sig != syscall.SIGCHLD {
+			rest = append(rest, sig)
 		}
 	}
-	signal.Notify(ch, firstList...)
-	done := make(chan struct{})
-	var rest []os.Signal
-	for i := syscall.Signal(1); i <= 64; i++ {
-		if !first[i] && i != syscall.SIGCHLD {
-			rest = append(rest, i)
-		}
-	}
+	signal.Notify(ch, first...)
 	go func() { signal.Notify(ch, rest...); close(done) }()
 	return ch, done
 }

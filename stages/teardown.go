@@ -46,11 +46,7 @@ func (t *Teardown) Run() (killed int) {
 		return 0
 	}
 	t.signalAll(syscall.SIGCONT)
-	deadline := start.Add(t.Grace)
-	var groups []*Cgroup
-	if t.Cgroups != nil {
-		groups = t.Cgroups.Made()
-	}
+	deadline, groups := start.Add(t.Grace), t.Cgroups.Made()
 	for _, g := range groups {
 		g.WaitEmpty(time.Until(deadline))
 	}
