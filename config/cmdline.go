@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"math"
 	"path/filepath"
 	"strings"
 )
@@ -12,6 +13,12 @@ type Cmdline struct {
 	Workdir    string   // workdir=
 	Command    []string // words after a standalone "--" (microVM mode)
 	DevkmsgSet bool     // printk.devkmsg= is given: leave printk_devkmsg alone
+	// Watchdog is stageinit.watchdog=SECONDS, the hardware watchdog's
+	// timeout (0: leave the device alone; nil: keep the device's).
+	Watchdog *int
+	// KexecWatchdog is stageinit.kexec_watchdog=SECONDS, the timeout the
+	// watchdog keeps counting through a kexec (nil: the default, 120 s).
+	KexecWatchdog *int
 }
 
 // Split splits a command line into words with the kernel's rules
@@ -84,6 +91,19 @@ func ParseCmdline(s string) (Cmdline, []string) {
 			c.Workdir = d
 		case strings.HasPrefix(w, "printk.devkmsg="):
 			c.DevkmsgSet = true
+		case strings.HasPrefix(w, "stageinit.watchdog="), strings.HasPrefix(w, "stageinit.kexec_watchdog="):
+			k, v, _ := strings.Cut(w, "=")
+			n, err := Uint(v)
+			if err != nil || n > math.MaxInt32 {
+				warn = append(warn, fmt.Sprintf("kernel command line %q ignored: not a number of seconds", w))
+				continue
+			}
+			secs := int(n)
+			if k == "stageinit.watchdog" {
+				c.Watchdog = &secs
+			} else {
+				c.KexecWatchdog = &secs
+			}
 		}
 	}
 	return c, warn

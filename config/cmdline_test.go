@@ -51,6 +51,9 @@ func TestParseCmdline(t *testing.T) {
 		{"devkmsg", "printk.devkmsg=ratelimit", Cmdline{DevkmsgSet: true}, nil},
 		{"words after -- are the command", "quiet -- /bin/app env.X=1 workdir=/x", Cmdline{Command: []string{"/bin/app", "env.X=1", "workdir=/x"}}, nil},
 		{"bare --", "quiet --", Cmdline{Command: []string{}}, nil},
+		{"watchdog", "stageinit.watchdog=30 stageinit.kexec_watchdog=0", Cmdline{Watchdog: ptr(30), KexecWatchdog: ptr(0)}, nil},
+		{"watchdog not a number", "stageinit.watchdog=-1 stageinit.kexec_watchdog=2m stageinit.watchdog=4294967296", Cmdline{},
+			[]string{"stageinit.watchdog=-1", "stageinit.kexec_watchdog=2m", "stageinit.watchdog=4294967296"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, warns := ParseCmdline(tc.in)
@@ -125,3 +128,5 @@ func wantWarnings(t *testing.T, got, want []string) {
 		}
 	}
 }
+
+func ptr(n int) *int { return &n }

@@ -165,15 +165,34 @@ func (v *vm) Console() string {
 // boot starts QEMU with kernel, initrd and extra command line words.
 func boot(t *testing.T, kernel, initrd, cmdline string, timeout time.Duration) *vm {
 	t.Helper()
+	return qemu{Kernel: kernel, Initrd: initrd, Cmdline: cmdline, Timeout: timeout}.boot(t)
+}
+
+// qemu is a QEMU run with more choices than boot's: Reboots lets a reset
+// (a watchdog's, a panic's reboot) restart the machine from its -kernel
+// instead of ending QEMU (-no-reboot); Args are extra QEMU arguments.
+type qemu struct {
+	Kernel, Initrd, Cmdline string
+	Timeout                 time.Duration
+	Reboots                 bool
+	Args                    []string
+}
+
+func (q qemu) boot(t *testing.T) *vm {
+	t.Helper()
+	kernel, initrd, cmdline, timeout := q.Kernel, q.Initrd, q.Cmdline, q.Timeout
 	dir, err := os.MkdirTemp("", "vm") // short: a socket path has at most 108 bytes
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	v := &vm{t: t, mon: filepath.Join(dir, "mon.sock"), done: make(chan struct{})}
-	args := []string{"-m", "1024", "-accel", "tcg", "-smp", "1", "-display", "none", "-no-reboot",
+	args := append([]string{"-m", "1024", "-accel", "tcg", "-smp", "1", "-display", "none",
 		"-serial", "stdio", "-monitor", "unix:" + v.mon + ",server=on,wait=off",
-		"-kernel", kernel, "-append", "console=ttyS0 panic=-1 log_buf_len=16M quiet " + cmdline}
+		"-kernel", kernel, "-append", "console=ttyS0 panic=-1 log_buf_len=16M quiet " + cmdline}, q.Args...)
+	if !q.Reboots {
+		args = append(args, "-no-reboot")
+	}
 	if initrd != "" {
 		args = append(args, "-initrd", initrd)
 	}

@@ -9,7 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
+	"strings"
 
+	"github.com/stageinit/stageinit/config"
 	"github.com/stageinit/stageinit/machine"
 	"golang.org/x/sys/unix"
 )
@@ -29,28 +32,30 @@ func At(root string) Paths {
 const MaxCmdline = 2047
 
 // Load loads p.Kernel with p.Initrd (if present) and the command line of
-// p.Cmdline (if present) or the running kernel's. It does not reboot.
-func Load(m machine.Machine, p Paths) error {
+// p.Cmdline (if present) or the running kernel's, with panic=10 added when
+// it sets no panic= (reported by panicAdded): without it a new kernel that
+// panics hangs for ever, with it the node reboots. It does not reboot.
+func Load(m machine.Machine, p Paths) (panicAdded bool, err error) {
 	kernel, err := openRegular(p.Kernel)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer kernel.Close()
 	var initrd *os.File
 	if _, err := os.Lstat(p.Initrd); err == nil {
 		if initrd, err = openRegular(p.Initrd); err != nil {
-			return err
+			return false, err
 		}
 		defer initrd.Close()
 	}
-	cmdline, err := Cmdline(p)
+	cmdline, panicAdded, err := Cmdline(p)
 	if err != nil {
-		return err
+		return false, err
 	}
 	if err := m.KexecLoad(kernel, initrd, cmdline); err != nil {
-		return fmt.Errorf("kexec_file_load %s: %w (%s)", p.Kernel, errno(err), Explain(err))
+		return false, fmt.Errorf("kexec_file_load %s: %w (%s)", p.Kernel, errno(err), Explain(err))
 	}
-	return nil
+	return panicAdded, nil
 }
 
 // openRegular opens path without blocking (open(2) of a FIFO would) and
@@ -77,9 +82,10 @@ func openRegular(path string) (*os.File, error) {
 }
 
 // Cmdline reads the command line for the new kernel: p.Cmdline without its
-// trailing newlines, or else the running kernel's p.ProcCmdline. A NUL
-// byte or a line longer than MaxCmdline is refused before the kernel sees it.
-func Cmdline(p Paths) (string, error) {
+// trailing newlines, or else the running kernel's p.ProcCmdline, with
+// panic=10 added when it has none and there is room. A NUL byte or a line
+// longer than MaxCmdline is refused before the kernel sees it.
+func Cmdline(p Paths) (cmdline string, panicAdded bool, err error) {
 	src := p.Cmdline
 	raw, err := os.ReadFile(src)
 	if errors.Is(err, os.ErrNotExist) {
@@ -87,16 +93,46 @@ func Cmdline(p Paths) (string, error) {
 		raw, err = os.ReadFile(src)
 	}
 	if err != nil {
-		return "", fmt.Errorf("read %s: %w", src, err)
+		return "", false, fmt.Errorf("read %s: %w", src, err)
 	}
 	raw = bytes.TrimRight(raw, "\n")
 	if i := bytes.IndexByte(raw, 0); i >= 0 {
-		return "", fmt.Errorf("%s: NUL byte at offset %d: %w", src, i, unix.EINVAL)
+		return "", false, fmt.Errorf("%s: NUL byte at offset %d: %w", src, i, unix.EINVAL)
 	}
 	if len(raw) > MaxCmdline {
-		return "", fmt.Errorf("%s: %d bytes, more than the kernel's %d: %w", src, len(raw), MaxCmdline, unix.E2BIG)
+		return "", false, fmt.Errorf("%s: %d bytes, more than the kernel's %d: %w", src, len(raw), MaxCmdline, unix.E2BIG)
 	}
-	return string(raw), nil
+	if cmdline, panicAdded = WithPanic(string(raw)); len(cmdline) > MaxCmdline {
+		return string(raw), false, nil // no room left for it
+	}
+	return cmdline, panicAdded, nil
+}
+
+// WithPanic adds panic=10 to the kernel's own words of cmdline, those
+// before a standalone "--" (the words after it are init's), unless one of
+// them sets panic= (panic=0 included: the operator's choice).
+func WithPanic(cmdline string) (string, bool) {
+	words := config.Split(cmdline)
+	if i := slices.Index(words, "--"); i >= 0 {
+		words = words[:i]
+	}
+	for _, w := range words {
+		if strings.HasPrefix(w, "panic=") {
+			return cmdline, false
+		}
+	}
+	at := len(cmdline) // before the "--" word, outside quotes
+	for i, quoted := 0, false; i < len(cmdline); i++ {
+		if cmdline[i] == '"' {
+			quoted = !quoted
+		}
+		if !quoted && strings.HasPrefix(cmdline[i:], "--") && (i == 0 || cmdline[i-1] == ' ') &&
+			(i+2 == len(cmdline) || cmdline[i+2] == ' ') {
+			at = i
+			break
+		}
+	}
+	return strings.TrimSpace(strings.TrimRight(cmdline[:at], " ") + " panic=10 " + cmdline[at:]), true
 }
 
 // Explain gives the meaning of kexec_file_load's errno (kexec_file_load(2)).

@@ -35,10 +35,11 @@ func TestLoad(t *testing.T) {
 		cmdline string
 		err     string
 	}{
-		{"kernel only, running cmdline", map[string]string{"kernel": "K", "proc_cmdline": "console=ttyS0 quiet\n"}, false, "console=ttyS0 quiet", ""},
-		{"with initrd and cmdline", map[string]string{"kernel": "K", "kernel.initrd": "I", "kernel.cmdline": "root=x marker\n", "proc_cmdline": "old\n"}, true, "root=x marker", ""},
-		{"cmdline file empty", map[string]string{"kernel": "K", "kernel.cmdline": "", "proc_cmdline": "old"}, false, "", ""},
-		{"cmdline two newlines", map[string]string{"kernel": "K", "kernel.cmdline": "a b\n\n"}, false, "a b", ""},
+		{"kernel only, running cmdline", map[string]string{"kernel": "K", "proc_cmdline": "console=ttyS0 quiet\n"}, false, "console=ttyS0 quiet panic=10", ""},
+		{"with initrd and cmdline", map[string]string{"kernel": "K", "kernel.initrd": "I", "kernel.cmdline": "root=x marker\n", "proc_cmdline": "old\n"}, true, "root=x marker panic=10", ""},
+		{"cmdline file empty", map[string]string{"kernel": "K", "kernel.cmdline": "", "proc_cmdline": "old"}, false, "panic=10", ""},
+		{"cmdline two newlines", map[string]string{"kernel": "K", "kernel.cmdline": "a b\n\n"}, false, "a b panic=10", ""},
+		{"panic=0 kept", map[string]string{"kernel": "K", "kernel.cmdline": "a panic=0 b"}, false, "a panic=0 b", ""},
 		{"cmdline 2047", map[string]string{"kernel": "K", "kernel.cmdline": strings.Repeat("a", 2047)}, false, strings.Repeat("a", 2047), ""},
 		{"cmdline 2048", map[string]string{"kernel": "K", "kernel.cmdline": strings.Repeat("a", 2048)}, false, "", "more than the kernel's 2047"},
 		{"cmdline 4096", map[string]string{"kernel": "K", "kernel.cmdline": strings.Repeat("a", 4096)}, false, "", "4096 bytes"},
@@ -51,7 +52,7 @@ func TestLoad(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m := fake(nil)
 			p := layout(t, tc.files)
-			err := Load(m, p)
+			_, err := Load(m, p)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("error %v, want %q", err, tc.err)
@@ -83,12 +84,12 @@ func TestLoadNonBlocking(t *testing.T) {
 	if err := unix.Mkfifo(p.Kernel, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := Load(m, p); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+	if _, err := Load(m, p); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("FIFO: %v", err)
 	}
 	os.Remove(p.Kernel)
 	os.Mkdir(p.Kernel, 0o755)
-	if err := Load(m, p); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+	if _, err := Load(m, p); err == nil || !strings.Contains(err.Error(), "not a regular file") {
 		t.Errorf("directory: %v", err)
 	}
 	if calls := m.Calls(); len(calls) != 0 {
@@ -110,7 +111,7 @@ func TestErrorClassification(t *testing.T) {
 	} {
 		m := fake(fmt.Errorf("SYS_kexec_file_load(3, 0, x, 4) = %w", tc.errno))
 		p := layout(t, map[string]string{"kernel": "K", "proc_cmdline": "x"})
-		err := Load(m, p)
+		_, err := Load(m, p)
 		if err == nil || !strings.Contains(err.Error(), tc.want) || !errors.Is(err, tc.errno) ||
 			!strings.HasPrefix(err.Error(), "kexec_file_load "+p.Kernel+": "+tc.errno.Error()) {
 			t.Errorf("%v: error %v, want errno and %q", tc.errno, err, tc.want)
@@ -128,5 +129,28 @@ func TestFailed(t *testing.T) {
 	}
 	if _, err := os.Stat(p.Kernel); !os.IsNotExist(err) {
 		t.Errorf("kernel still there")
+	}
+}
+
+// TestWithPanic: panic=10 joins the kernel's words, before any "--".
+func TestWithPanic(t *testing.T) {
+	for _, tc := range []struct {
+		in, want string
+		added    bool
+	}{
+		{"console=ttyS0", "console=ttyS0 panic=10", true},
+		{"", "panic=10", true},
+		{"console=ttyS0 panic=-1", "console=ttyS0 panic=-1", false},
+		{"panic=0 quiet", "panic=0 quiet", false},
+		{"console=ttyS0 -- /bin/app panic=5", "console=ttyS0 panic=10 -- /bin/app panic=5", true},
+		{"-- /bin/app", "panic=10 -- /bin/app", true},
+		{`env.MSG="a -- b" quiet`, `env.MSG="a -- b" quiet panic=10`, true},
+		{"a --x b", "a --x b panic=10", true},
+		{"a b --", "a b panic=10 --", true},
+	} {
+		got, added := WithPanic(tc.in)
+		if got != tc.want || added != tc.added {
+			t.Errorf("WithPanic(%q) = %q, %v; want %q, %v", tc.in, got, added, tc.want, tc.added)
+		}
 	}
 }

@@ -58,7 +58,7 @@ func TestTable(t *testing.T) {
 	for _, m := range Table {
 		got = append(got, m.FSType+":"+m.Target)
 	}
-	want := []string{":/", "devtmpfs:/dev", "proc:/proc", "sysfs:/sys", "cgroup2:/sys/fs/cgroup", "devpts:/dev/pts"}
+	want := []string{":/", "devtmpfs:/dev", "proc:/proc", "sysfs:/sys", "cgroup2:/sys/fs/cgroup", "devpts:/dev/pts", "pstore:/sys/fs/pstore"}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("table order %q, want %q", got, want)
 	}

@@ -29,6 +29,8 @@ type Runner struct {
 	grace    *time.Timer   // armed once per run
 	stopped  chan struct{} // closed by the first stop of this run
 	req      Action        // the strongest shutdown request (machine modes)
+	reqCh    chan struct{} // a request came (Requests)
+	reqOnce  sync.Once
 }
 
 // Result is how a Run ended.

@@ -103,7 +103,20 @@ func (r *Runner) Request(a Action) {
 	req := r.req
 	r.mu.Unlock()
 	r.Log.Infof("%s requested", req.Shutdown())
+	select {
+	case r.requests() <- struct{}{}:
+	default:
+	}
 	r.Stop(syscall.SIGTERM, syscall.SIGCONT)
+}
+
+// Requests receives when a request comes (to cut the pause between rounds
+// short).
+func (r *Runner) Requests() <-chan struct{} { return r.requests() }
+
+func (r *Runner) requests() chan struct{} {
+	r.reqOnce.Do(func() { r.reqCh = make(chan struct{}, 1) })
+	return r.reqCh
 }
 
 // Requested returns the strongest request since ClearRequest (0: none).
@@ -118,6 +131,10 @@ func (r *Runner) ClearRequest() {
 	r.mu.Lock()
 	r.req = 0
 	r.mu.Unlock()
+	select {
+	case <-r.requests():
+	default:
+	}
 }
 
 // goFatal are the signals the Go runtime dies of when they are sent by

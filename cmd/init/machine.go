@@ -56,14 +56,41 @@ func machineInit(args []string) {
 		log.Warnf("reboot RB_DISABLE_CAD: %v (Ctrl-Alt-Del may reset at once)", err)
 	}
 
+	if recs := pstore("/sys/fs/pstore"); len(recs) > 0 {
+		log.Warnf("pstore: %d records of an earlier boot in /sys/fs/pstore: %s (ship them off the node: they stay only until deleted or overwritten)",
+			len(recs), strings.Join(recs, " "))
+	}
+
 	l := newLifecycle(m, log, streams, cmdline, command)
+	l.dog.look()
 	go func() { defer kmsg.Guard(); l.runner.Reaper.Run() }()
+	go func() {
+		defer kmsg.Guard()
+		for range time.Tick(30 * time.Second) {
+			l.dog.look() // a driver a daemon loaded
+		}
+	}()
 	<-installed // every handler is in place before a stage can send a signal
 	go l.runner.Handle(sigs, stages.MachineTable(l.runner.EP.Signals))
 	for {
 		l.round()
-		time.Sleep(time.Second) // a request now stops the next boot stage at once
+		select { // a request stops the next boot stage at once
+		case <-time.After(l.pause()):
+		case <-l.runner.Requests():
+		}
 	}
+}
+
+// pstore names the files in dir: records (oops, panic, console) that an
+// earlier boot left with pstore (the kernel's
+// Documentation/admin-guide/pstore-blk.rst, ramoops.rst).
+func pstore(dir string) []string {
+	entries, _ := os.ReadDir(dir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
 }
 
 // bootCommand finds the microVM command: the words after a standalone
@@ -123,6 +150,11 @@ func newLifecycle(m machine.Machine, log *kmsg.Logger, streams *console.Streams,
 		microVM: len(command) > 0,
 	}
 	l.down = &stages.Teardown{M: m, Reaper: reaper, Log: log, Grace: ep.Grace, Cgroups: l.cgroups}
+	l.dog = &dog{log: log, devs: []string{"/dev/watchdog0", "/dev/watchdog"}, timeout: cmdline.Watchdog}
+	l.kexecDog = 120
+	if cmdline.KexecWatchdog != nil {
+		l.kexecDog = *cmdline.KexecWatchdog
+	}
 	if l.microVM {
 		l.boot.Name, l.boot.Argv = command[0][strings.LastIndexByte(command[0], '/')+1:], command
 	}

@@ -49,7 +49,7 @@ func newTestLifecycle(t *testing.T, m *machine.Fake, dir string) *lifecycle {
 	return &lifecycle{m: m, log: log, streams: streams, root: dir,
 		runner: &stages.Runner{Reaper: reaper, M: m, Log: log, EP: readEP(log)},
 		down:   &stages.Teardown{M: m, Reaper: reaper, Log: log, Grace: time.Second},
-		boot:   env("boot"), reboot: env("reboot")}
+		boot:   env("boot"), reboot: env("reboot"), dog: &dog{log: log}}
 }
 
 func readEnv(t *testing.T, path string) string {
@@ -68,7 +68,7 @@ func TestLifecycleKexecLoadsBeforeTeardown(t *testing.T) {
 	if f := l.round(); f != kexecJump {
 		t.Fatalf("final %v", f)
 	}
-	want := []string{"kexec " + dir + `/kernel none "console=ttyS0"`, "kill -1 terminated", "kill -1 continued", "sync", "reboot 0x45584543"}
+	want := []string{"kexec " + dir + `/kernel none "console=ttyS0 panic=10"`, "kill -1 terminated", "kill -1 continued", "sync", "reboot 0x45584543"}
 	if got := m.Calls(); !reflect.DeepEqual(got, want) {
 		t.Errorf("calls %q, want %q", got, want)
 	}
@@ -85,7 +85,7 @@ func TestLifecycleKexecFailure(t *testing.T) {
 	if f := l.round(); f != softRestart {
 		t.Fatalf("final %v, want soft restart", f)
 	}
-	want := []string{"kexec " + dir + `/kernel none "console=ttyS0"`, "kill -1 terminated", "kill -1 continued", "sync"}
+	want := []string{"kexec " + dir + `/kernel none "console=ttyS0 panic=10"`, "kill -1 terminated", "kill -1 continued", "sync"}
 	if got := m.Calls(); !reflect.DeepEqual(got, want) {
 		t.Errorf("calls %q, want %q", got, want)
 	}
@@ -179,5 +179,38 @@ func TestBootCommand(t *testing.T) {
 		if !reflect.DeepEqual(got, tc.want) || verbose != tc.verbose {
 			t.Errorf("%s: bootCommand(%q, %q) = %q, %v; want %q, %v", tc.name, tc.args, tc.cmdline, got, verbose, tc.want, tc.verbose)
 		}
+	}
+}
+
+// TestPause: 1 s between rounds; boot stages that fail or end within 1 s
+// in a row back off 1, 2, 4 ... 60 s; a boot stage that ran resets it.
+func TestPause(t *testing.T) {
+	l := &lifecycle{log: kmsg.NewLogger(io.Discard, false)}
+	var got []time.Duration
+	for _, quick := range []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 0} {
+		l.quick = quick
+		got = append(got, l.pause())
+	}
+	s := time.Second
+	want := []time.Duration{s, s, 2 * s, 4 * s, 8 * s, 16 * s, 32 * s, 60 * s, 60 * s, s}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("pauses %v, want %v", got, want)
+	}
+}
+
+// TestLifecycleCountsQuickRounds: a missing boot stage counts as a quick
+// round, one that runs longer than a second resets the count.
+func TestLifecycleCountsQuickRounds(t *testing.T) {
+	l := newTestLifecycle(t, &machine.Fake{}, t.TempDir())
+	l.boot.Argv = []string{"/nonexistent"}
+	l.round()
+	l.round()
+	if l.quick != 2 {
+		t.Errorf("quick rounds %d, want 2", l.quick)
+	}
+	l.boot.Argv = []string{"/bin/sleep", "1.1"}
+	l.round()
+	if l.quick != 0 {
+		t.Errorf("quick rounds %d after a boot stage that ran, want 0", l.quick)
 	}
 }

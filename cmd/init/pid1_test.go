@@ -267,3 +267,29 @@ while :; do sleep 0.1; done`)
 	}
 	contains(t, "kmsg", n.Kmsg(), "stage cgroups under /sys/fs/cgroup", "grace period of 1s over", "boot: killed by killed after", ", cpu ")
 }
+
+// TestPID1BootLoopBackoff: without /etc/boot, rounds come 1, 2, 4 s
+// apart instead of every second, and a poweroff request during a long
+// pause ends it at once.
+func TestPID1BootLoopBackoff(t *testing.T) {
+	n := newNode(t)
+	n.Start(60 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
+	for !strings.Contains(n.Kmsg(), "next round in 8s") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no 8 s pause after 30 s; kmsg:\n%s", tail(n.Kmsg(), 40))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	begin := time.Now()
+	n.Signal(syscall.SIGUSR2)
+	n.ExpectEnd(syscall.SIGINT)
+	if el := time.Since(begin); el > 6*time.Second {
+		t.Errorf("the poweroff request waited %v for the pause to end", el)
+	}
+	k := n.Kmsg()
+	contains(t, "kmsg", k, "2 rounds in a row: next round in 2s", "3 rounds in a row: next round in 4s", "4 rounds in a row: next round in 8s")
+	if c := strings.Count(k, "boot: execve /etc/boot"); c < 4 || c > 6 {
+		t.Errorf("%d rounds in about 15 s, want 4 or 5 with the backoff", c)
+	}
+}

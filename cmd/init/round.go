@@ -28,6 +28,9 @@ type lifecycle struct {
 	microVM  bool
 	root     string // prefix of /reboot, /poweroff and /kernel: "" on a node
 	kexecErr string // INIT_KEXEC_ERROR for the next boot stage
+	dog      *dog
+	kexecDog int // seconds the watchdog counts through a kexec
+	quick    int // rounds in a row whose boot stage failed or ended within 1 s
 }
 
 // final is what the machine does after /etc/reboot.
@@ -77,7 +80,13 @@ func (l *lifecycle) round() final {
 		boot.Env = append(slices.Clone(boot.Env), "INIT_KEXEC_ERROR="+l.kexecErr)
 		l.kexecErr = ""
 	}
-	status := l.stage(boot, true).Code(128)
+	res := l.stage(boot, true)
+	status := res.Code(128)
+	if res.Err != nil || res.Duration < time.Second {
+		l.quick++
+	} else {
+		l.quick = 0
+	}
 	rb := l.reboot
 	rb.Env = append(slices.Clone(rb.Env), "INIT_BOOT_STATUS="+strconv.Itoa(status),
 		"INIT_SHUTDOWN="+l.runner.Requested().Shutdown())
@@ -88,7 +97,7 @@ func (l *lifecycle) round() final {
 	l.log.Infof("final action: %v", f)
 	if f == kexecJump {
 		begin, p := time.Now(), kexecboot.At(l.root)
-		if err := kexecboot.Load(l.m, p); err != nil {
+		if panicAdded, err := kexecboot.Load(l.m, p); err != nil {
 			l.log.Errf("%v; soft restart instead", err)
 			if err := kexecboot.Failed(p); err != nil {
 				l.log.Errf("%v", err)
@@ -96,18 +105,37 @@ func (l *lifecycle) round() final {
 			l.kexecErr, f = err.Error(), softRestart
 		} else {
 			l.log.Infof("kexec: loaded %s in %v", p.Kernel, time.Since(begin).Round(time.Millisecond))
+			if panicAdded {
+				l.log.Infof("kexec: no panic= on the new command line: added panic=10, so that a new kernel that panics reboots")
+			}
 		}
 	}
 	l.down.Run()
 	if f != softRestart {
+		if f != coldReboot { // a cold reboot leaves the watchdog to the firmware
+			l.dog.release(l.kexecDog, f != kexecJump)
+		}
 		l.log.Infof("%v now", f)
 		l.log.Flush(time.Second)
 		if err := l.m.Reboot(rebootCmd[f]); err != nil {
 			l.log.Critf("%v failed: %v", f, err)
 		}
+		l.dog.resume()
 	}
 	l.runner.ClearRequest()
 	return f
+}
+
+// pause is the wait before the next round: 1 s, or, after boot stages that
+// could not start or ended within 1 s, 1, 2, 4 ... up to 60 s, so that a
+// node that lost its /etc/boot does not spin.
+func (l *lifecycle) pause() time.Duration {
+	d := time.Second << min(max(l.quick-1, 0), 6)
+	if l.quick > 1 {
+		d = min(d, time.Minute)
+		l.log.Warnf("boot stage failed or ended within 1 s %d rounds in a row: next round in %v", l.quick, d)
+	}
+	return d
 }
 
 // stage runs one stage to its end, with its standard streams and cgroup,
@@ -136,6 +164,7 @@ func (l *lifecycle) stage(s stages.Spec, boot bool) stages.Result {
 	}
 	res := l.runner.Run(s)
 	done()
+	l.dog.look() // the stage may have loaded a watchdog driver
 	if res.Err != nil {
 		l.log.Errf("%s: %v: treated as exit %d", s.Name, res.Err, res.Code(128))
 		return res
