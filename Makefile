@@ -7,6 +7,10 @@ GOFLAGS   := -trimpath -buildvcs=false
 LDFLAGS   := -s -w -buildid= -X main.version=$(VERSION)
 CACHE     := $(CURDIR)/.cache
 BUILD     := $(CURDIR)/build
+HOSTARCH  := $(shell $(GO) env GOARCH)
+# ARCH picks the architecture of make run and make install: amd64 or arm64.
+ARCH      ?= $(HOSTARCH)
+INIT_ARCH  = $(if $(filter $(HOSTARCH),$(ARCH)),$(BUILD)/init,$(BUILD)/init-$(ARCH))
 export CGO_ENABLED := 0
 export SOURCE_DATE_EPOCH ?= 1700000000
 
@@ -14,20 +18,25 @@ export SOURCE_DATE_EPOCH ?= 1700000000
 
 all: init
 
+# build/init for the host, build/init-arm64 for arm64 nodes.
 init:
 	$(GO) build $(GOFLAGS) -ldflags '$(LDFLAGS)' -o $(BUILD)/init ./cmd/init
-	@echo "build/init: $$(stat -c %s $(BUILD)/init) bytes, $$(file -b $(BUILD)/init | grep -o 'statically linked\|dynamically linked')"
+	GOARCH=arm64 $(GO) build $(GOFLAGS) -ldflags '$(LDFLAGS)' -o $(BUILD)/init-arm64 ./cmd/init
+	@for b in $(BUILD)/init $(BUILD)/init-arm64; do \
+	  echo "$$(basename $$b): $$(stat -c %s $$b) bytes, $$(file -b $$b | grep -o 'x86-64\|aarch64\|statically linked\|dynamically linked' | paste -sd' ')"; done
 
 mkinitramfs:
 	$(GO) build $(GOFLAGS) -ldflags '-s -w -buildid=' -o $(BUILD)/mkinitramfs ./cmd/mkinitramfs
 
-# Debian packages the tests and the demo need (installed when missing).
-DEBS := qemu-system-x86 busybox-static cpio file
+# Debian packages the tests and the demo need (installed when missing),
+# and Debian's kernels for amd64 and arm64 (with arm64's busybox-static).
+DEBS := qemu-system-x86 qemu-system-arm busybox-static cpio file
 deps:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; fi
-	@bash scripts/debian-kernel.sh $(CACHE)
+	@bash scripts/debian-kernel.sh $(CACHE) amd64
+	@bash scripts/debian-kernel.sh $(CACHE) arm64
 
 # The example diskless node: init, busybox, /etc/boot and /etc/reboot.
 initramfs: init mkinitramfs deps
@@ -39,8 +48,8 @@ initramfs: init mkinitramfs deps
 kernel: initramfs
 	bash scripts/build-kernel.sh $(CACHE) $(BUILD)
 
-run: initramfs
-	bash scripts/run-demo.sh $(CACHE) $(BUILD)
+run: init mkinitramfs deps
+	bash scripts/run-demo.sh $(CACHE) $(BUILD) $(ARCH)
 
 unit:
 	$(GO) vet ./...
@@ -62,7 +71,7 @@ bench: init mkinitramfs deps
 	$(BUILD)/bench -init $(BUILD)/init -o BENCHMARKS.md $(BENCHFLAGS)
 
 install: init
-	install -D -m 0755 $(BUILD)/init $(DESTDIR)/init
+	install -D -m 0755 $(INIT_ARCH) $(DESTDIR)/init
 
 clean:
 	rm -rf $(BUILD)

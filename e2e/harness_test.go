@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -22,9 +23,7 @@ import (
 )
 
 var (
-	setupOnce sync.Once
-	setupErr  error
-	initBin   string // the real binary, built like the Makefile builds it
+	initBin   string // the real binary for amd64, built like the Makefile builds it
 	vmlinuz   string // Debian's linux-image-amd64 kernel
 	workDir   string
 	qemuTotal struct {
@@ -34,55 +33,83 @@ var (
 	}
 )
 
+// target is an architecture the QEMU tests boot: init built for it,
+// Debian's kernel and a static busybox of it, and how QEMU runs it.
+type target struct {
+	arch                   string
+	machine                elf.Machine
+	qemu                   []string
+	console                string
+	init, vmlinuz, busybox string
+	once                   sync.Once
+	err                    error
+}
+
+var (
+	amd64 = &target{arch: "amd64", machine: elf.EM_X86_64, qemu: []string{"qemu-system-x86_64"}, console: "ttyS0"}
+	arm64 = &target{arch: "arm64", machine: elf.EM_AARCH64, console: "ttyAMA0",
+		qemu: []string{"qemu-system-aarch64", "-M", "virt", "-cpu", "max"}}
+)
+
 func repoRoot() string {
 	_, f, _, _ := runtime.Caller(0)
 	return filepath.Dir(filepath.Dir(f))
 }
 
-// need prepares the binary and the kernel, or skips with the reason (fails
-// under make test, which installs everything: STAGEINIT_E2E=1).
+// need prepares amd64's binary and kernel, or skips with the reason.
 func need(t *testing.T) {
+	t.Helper()
+	needArch(t, amd64)
+	initBin, vmlinuz = amd64.init, amd64.vmlinuz
+}
+
+// needArch prepares a target, or skips with the reason (fails under make
+// test, which installs everything: STAGEINIT_E2E=1).
+func needArch(t *testing.T, tg *target) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("skipping QEMU test in -short mode")
 	}
-	setupOnce.Do(func() {
-		if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
-			setupErr = fmt.Errorf("qemu-system-x86_64 not installed (apt-get install qemu-system-x86, or run make test)")
-			return
-		}
-		if _, err := os.Stat("/bin/busybox"); err != nil {
-			setupErr = fmt.Errorf("/bin/busybox missing (apt-get install busybox-static, or run make test)")
-			return
-		}
-		workDir, setupErr = os.MkdirTemp("", "stageinit-e2e")
-		if setupErr != nil {
-			return
-		}
-		initBin = filepath.Join(workDir, "init")
-		build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", initBin, "./cmd/init")
-		build.Dir, build.Env = repoRoot(), append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := build.CombinedOutput(); err != nil {
-			setupErr = fmt.Errorf("go build: %v: %s", err, out)
-			return
-		}
-		cache := os.Getenv("STAGEINIT_CACHE")
-		if cache == "" {
-			cache = filepath.Join(repoRoot(), ".cache")
-		}
-		out, err := exec.Command("bash", filepath.Join(repoRoot(), "scripts/debian-kernel.sh"), cache).Output()
-		if err != nil {
-			setupErr = fmt.Errorf("fetching Debian's kernel: %v", err)
-			return
-		}
-		vmlinuz = strings.TrimSpace(string(out))
-	})
-	if setupErr != nil {
+	tg.once.Do(func() { tg.err = tg.setup() })
+	if tg.err != nil {
 		if os.Getenv("STAGEINIT_E2E") != "" {
-			t.Fatalf("QEMU test cannot run: %v", setupErr)
+			t.Fatalf("QEMU test cannot run: %v", tg.err)
 		}
-		t.Skipf("skipping QEMU test: %v", setupErr)
+		t.Skipf("skipping QEMU test: %v", tg.err)
 	}
+}
+
+func (tg *target) setup() error {
+	if _, err := exec.LookPath(tg.qemu[0]); err != nil {
+		return fmt.Errorf("%s not installed (apt-get install qemu-system-x86 qemu-system-arm, or run make test)", tg.qemu[0])
+	}
+	cache := os.Getenv("STAGEINIT_CACHE")
+	if cache == "" {
+		cache = filepath.Join(repoRoot(), ".cache")
+	}
+	out, err := exec.Command("bash", filepath.Join(repoRoot(), "scripts/debian-kernel.sh"), cache, tg.arch).Output()
+	if err != nil {
+		return fmt.Errorf("fetching Debian's %s kernel: %v", tg.arch, err)
+	}
+	tg.vmlinuz = strings.TrimSpace(string(out))
+	tg.busybox = "/bin/busybox"
+	if tg.arch != runtime.GOARCH {
+		tg.busybox = filepath.Join(filepath.Dir(tg.vmlinuz), "../bin/busybox")
+	}
+	if _, err := os.Stat(tg.busybox); err != nil {
+		return fmt.Errorf("%s busybox missing (apt-get install busybox-static, or run make test): %v", tg.arch, err)
+	}
+	dir, err := os.MkdirTemp(workDir, "init-"+tg.arch)
+	if err != nil {
+		return err
+	}
+	tg.init = filepath.Join(dir, "init")
+	build := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", tg.init, "./cmd/init")
+	build.Dir, build.Env = repoRoot(), append(os.Environ(), "CGO_ENABLED=0", "GOARCH="+tg.arch)
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build: %v: %s", err, out)
+	}
+	return nil
 }
 
 // node describes an archive: stage scripts and files, by archive path.
@@ -93,11 +120,17 @@ type node struct {
 	Drop         []string          // archive paths to leave out (tests only)
 }
 
-// archive builds the node's archive with the project's builder.
+// archive builds the node's archive for amd64 with the project's builder.
 func archive(t *testing.T, n node) string {
 	t.Helper()
+	return archiveFor(t, amd64, n)
+}
+
+// archiveFor builds the node's archive for a target.
+func archiveFor(t *testing.T, tg *target, n node) string {
+	t.Helper()
 	dir := t.TempDir()
-	files := map[string]string{"/bin/busybox": "/bin/busybox"}
+	files := map[string]string{"/bin/busybox": tg.busybox}
 	for k, v := range n.Files {
 		files[k] = v
 	}
@@ -122,7 +155,7 @@ func archive(t *testing.T, n node) string {
 	ov := filepath.Join(dir, "overlay", "bin")
 	os.MkdirAll(ov, 0o755)
 	os.Symlink("busybox", filepath.Join(ov, "sh"))
-	b := &initramfs.Builder{Init: initBin, Files: files, Overlay: filepath.Dir(ov), Machine: elf.EM_X86_64}
+	b := &initramfs.Builder{Init: tg.init, Files: files, Overlay: filepath.Dir(ov), Machine: tg.machine}
 	recs, err := b.Records()
 	if err != nil {
 		t.Fatal(err)
@@ -172,6 +205,7 @@ func boot(t *testing.T, kernel, initrd, cmdline string, timeout time.Duration) *
 // (a watchdog's, a panic's reboot) restart the machine from its -kernel
 // instead of ending QEMU (-no-reboot); Args are extra QEMU arguments.
 type qemu struct {
+	Target                  *target // nil: amd64
 	Kernel, Initrd, Cmdline string
 	Timeout                 time.Duration
 	Reboots                 bool
@@ -180,23 +214,26 @@ type qemu struct {
 
 func (q qemu) boot(t *testing.T) *vm {
 	t.Helper()
-	kernel, initrd, cmdline, timeout := q.Kernel, q.Initrd, q.Cmdline, q.Timeout
+	kernel, initrd, cmdline, timeout, tg := q.Kernel, q.Initrd, q.Cmdline, q.Timeout, q.Target
+	if tg == nil {
+		tg = amd64
+	}
 	dir, err := os.MkdirTemp("", "vm") // short: a socket path has at most 108 bytes
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	v := &vm{t: t, mon: filepath.Join(dir, "mon.sock"), done: make(chan struct{})}
-	args := append([]string{"-m", "1024", "-accel", "tcg", "-smp", "1", "-display", "none",
-		"-serial", "stdio", "-monitor", "unix:" + v.mon + ",server=on,wait=off",
-		"-kernel", kernel, "-append", "console=ttyS0 panic=-1 log_buf_len=16M quiet " + cmdline}, q.Args...)
+	args := append(append(slices.Clone(tg.qemu[1:]), "-m", "1024", "-accel", "tcg", "-smp", "1", "-display", "none",
+		"-serial", "stdio", "-monitor", "unix:"+v.mon+",server=on,wait=off",
+		"-kernel", kernel, "-append", "console="+tg.console+" panic=-1 log_buf_len=16M quiet "+cmdline), q.Args...)
 	if !q.Reboots {
 		args = append(args, "-no-reboot")
 	}
 	if initrd != "" {
 		args = append(args, "-initrd", initrd)
 	}
-	v.cmd = exec.Command("qemu-system-x86_64", args...)
+	v.cmd = exec.Command(tg.qemu[0], args...)
 	v.cmd.Stdout, v.cmd.Stderr = v, v
 	v.started = time.Now()
 	if err := v.cmd.Start(); err != nil {
@@ -285,6 +322,11 @@ func expect(t *testing.T, console string, wants ...string) {
 }
 
 func TestMain(m *testing.M) {
+	var err error
+	if workDir, err = os.MkdirTemp("", "stageinit-e2e"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := m.Run()
 	if qemuTotal.n > 0 {
 		// go test shows a passing package's output only with -v: make test
@@ -294,9 +336,7 @@ func TestMain(m *testing.M) {
 		os.MkdirAll(filepath.Join(repoRoot(), "build"), 0o755)
 		os.WriteFile(filepath.Join(repoRoot(), "build", "qemu-time.txt"), []byte(line), 0o644)
 	}
-	if workDir != "" {
-		os.RemoveAll(workDir)
-	}
+	os.RemoveAll(workDir)
 	os.Exit(code)
 }
 

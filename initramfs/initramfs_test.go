@@ -249,3 +249,42 @@ func TestList(t *testing.T) {
 }
 
 func b2time() (t time.Time) { return time.Unix(1234567890, 0) }
+
+// TestRealInitBinaries: init built as the Makefile builds it for amd64 and
+// arm64 is a static ELF the builder accepts for its own -arch and refuses
+// for the other; two arm64 builds give the same bytes.
+func TestRealInitBinaries(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping: builds init three times")
+	}
+	build := func(arch string) string {
+		out := filepath.Join(t.TempDir(), "init")
+		cmd := exec.Command("go", "build", "-trimpath", "-buildvcs=false", "-ldflags", "-s -w -buildid=", "-o", out, "./cmd/init")
+		cmd.Dir, cmd.Env = "..", append(os.Environ(), "CGO_ENABLED=0", "GOARCH="+arch)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %s: %v\n%s", arch, err, b)
+		}
+		return out
+	}
+	amd, arm, arm2 := build("amd64"), build("arm64"), build("arm64")
+	for _, tc := range []struct {
+		bin  string
+		m    elf.Machine
+		want string
+	}{
+		{amd, elf.EM_X86_64, ""},
+		{arm, elf.EM_AARCH64, ""},
+		{amd, elf.EM_AARCH64, "is built for EM_X86_64, the target is EM_AARCH64"},
+		{arm, elf.EM_X86_64, "is built for EM_AARCH64, the target is EM_X86_64"},
+	} {
+		err := CheckInit(tc.bin, tc.m)
+		if (tc.want == "" && err != nil) || (tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want))) {
+			t.Errorf("CheckInit(%v): %v, want %q", tc.m, err, tc.want)
+		}
+	}
+	a, _ := os.ReadFile(arm)
+	b, _ := os.ReadFile(arm2)
+	if !bytes.Equal(a, b) {
+		t.Errorf("two arm64 builds differ")
+	}
+}

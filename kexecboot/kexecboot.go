@@ -6,8 +6,11 @@ package kexecboot
 
 import (
 	"bytes"
+	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -41,6 +44,10 @@ func Load(m machine.Machine, p Paths) (panicAdded bool, err error) {
 		return false, err
 	}
 	defer kernel.Close()
+	if kernel, err = Decompress(kernel); err != nil {
+		return false, err
+	}
+	defer kernel.Close()
 	var initrd *os.File
 	if _, err := os.Lstat(p.Initrd); err == nil {
 		if initrd, err = openRegular(p.Initrd); err != nil {
@@ -56,6 +63,46 @@ func Load(m machine.Machine, p Paths) (panicAdded bool, err error) {
 		return false, fmt.Errorf("kexec_file_load %s: %w (%s)", p.Kernel, errno(err), Explain(err))
 	}
 	return panicAdded, nil
+}
+
+// maxKernel bounds a decompressed kernel (arm64 Images are about 40 MB).
+const maxKernel = 512 << 20
+
+// Decompress returns the kernel itself, or, when it is gzip-compressed or
+// an EFI zboot image with a gzip payload (arm64's vmlinuz.efi: the header
+// of the kernel's drivers/firmware/efi/libstub/zboot-header.S), its
+// contents decompressed into a memfd: kexec_file_load(2) and kexec_load(2)
+// take an uncompressed Image on arm64.
+func Decompress(f *os.File) (*os.File, error) {
+	var head [32]byte
+	n, _ := f.ReadAt(head[:], 0)
+	var payload io.Reader
+	switch {
+	case n >= 2 && head[0] == 0x1f && head[1] == 0x8b:
+		payload = io.NewSectionReader(f, 0, 1<<62)
+	case n == 32 && string(head[:2]) == "MZ" && string(head[4:8]) == "zimg":
+		off, size := binary.LittleEndian.Uint32(head[8:]), binary.LittleEndian.Uint32(head[12:])
+		if kind := string(bytes.TrimRight(head[24:], "\x00")); kind != "gzip" {
+			return nil, fmt.Errorf("%s: EFI zboot image compressed with %q, only gzip is supported: %w", f.Name(), kind, unix.ENOEXEC)
+		}
+		payload = io.NewSectionReader(f, int64(off), int64(size))
+	default:
+		return f, nil
+	}
+	z, err := gzip.NewReader(payload)
+	if err != nil {
+		return nil, fmt.Errorf("%s: gzip: %v: %w", f.Name(), err, unix.ENOEXEC)
+	}
+	fd, err := unix.MemfdCreate("kernel", unix.MFD_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("memfd_create kernel: %w", err)
+	}
+	out := os.NewFile(uintptr(fd), f.Name()+" (decompressed)")
+	if n, err := io.Copy(out, io.LimitReader(z, maxKernel+1)); err != nil || n > maxKernel {
+		out.Close()
+		return nil, fmt.Errorf("%s: decompress: %d bytes, %v: %w", f.Name(), n, err, unix.ENOEXEC)
+	}
+	return out, nil
 }
 
 // openRegular opens path without blocking (open(2) of a FIFO would) and

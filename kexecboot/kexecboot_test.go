@@ -1,6 +1,9 @@
 package kexecboot
 
 import (
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -152,5 +155,78 @@ func TestWithPanic(t *testing.T) {
 		if got != tc.want || added != tc.added {
 			t.Errorf("WithPanic(%q) = %q, %v; want %q, %v", tc.in, got, added, tc.want, tc.added)
 		}
+	}
+}
+
+// zboot wraps payload the way an EFI zboot image does: "MZ", "zimg",
+// payload offset and size, compression name, then the payload.
+func zboot(kind string, payload []byte) []byte {
+	h := make([]byte, 64)
+	copy(h, "MZ\x00\x00zimg")
+	binary.LittleEndian.PutUint32(h[8:], 64)
+	binary.LittleEndian.PutUint32(h[12:], uint32(len(payload)))
+	copy(h[24:], kind)
+	return append(h, payload...)
+}
+
+func gz(b []byte) []byte {
+	var buf bytes.Buffer
+	w := gzip.NewWriter(&buf)
+	w.Write(b)
+	w.Close()
+	return buf.Bytes()
+}
+
+// TestDecompress: a gzip-compressed kernel and an EFI zboot image with a
+// gzip payload come back decompressed (in a memfd); anything else comes
+// back as it is; other zboot compressions and broken data are refused.
+func TestDecompress(t *testing.T) {
+	image := bytes.Repeat([]byte("ARM\x64 an arm64 Image "), 10000)
+	for _, tc := range []struct {
+		name string
+		file []byte
+		want []byte
+		err  string
+	}{
+		{"plain", image, image, ""},
+		{"gzip", gz(image), image, ""},
+		{"zboot gzip", zboot("gzip", gz(image)), image, ""},
+		{"zboot zstd", zboot("zstd", image), nil, `compressed with "zstd", only gzip`},
+		{"broken gzip", []byte{0x1f, 0x8b, 8, 0, 1, 2, 3}, nil, "gzip"},
+		{"short", []byte("MZ"), []byte("MZ"), ""},
+	} {
+		p := filepath.Join(t.TempDir(), "kernel")
+		os.WriteFile(p, tc.file, 0o644)
+		f, _ := os.Open(p)
+		out, err := Decompress(f)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, unix.ENOEXEC) {
+				t.Errorf("%s: error %v, want %q and ENOEXEC", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		got := make([]byte, len(tc.want)+1)
+		n, _ := out.ReadAt(got, 0)
+		if !bytes.Equal(got[:n], tc.want) {
+			t.Errorf("%s: %d bytes back, want %d", tc.name, n, len(tc.want))
+		}
+		if (out == f) != bytes.Equal(tc.file, tc.want) {
+			t.Errorf("%s: decompressed into a new file: %v", tc.name, out != f)
+		}
+	}
+}
+
+// TestLoadCompressed: Load hands the kernel a decompressed copy.
+func TestLoadCompressed(t *testing.T) {
+	m := fake(nil)
+	p := layout(t, map[string]string{"kernel": string(gz([]byte("IMAGE"))), "proc_cmdline": "x"})
+	if _, err := Load(m, p); err != nil {
+		t.Fatal(err)
+	}
+	if calls := m.Calls(); len(calls) != 1 || !strings.Contains(calls[0], p.Kernel+" (decompressed)") {
+		t.Errorf("calls %q", calls)
 	}
 }

@@ -4,6 +4,7 @@
 package machine
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"syscall"
@@ -46,8 +47,17 @@ func (Real) Mount(source, target, fstype string, flags uintptr, data string) err
 func (Real) Sync() { unix.Sync() }
 
 // KexecLoad is kexec_file_load(2), KEXEC_FILE_NO_INITRAMFS without initrd.
+// A kernel built without it (ENOSYS; Debian's arm64 kernels are) gets the
+// older kexec_load(2) where init can lay the segments out itself (arm64).
 func (Real) KexecLoad(kernel, initrd *os.File, cmdline string) error {
-	return kexec.FileLoad(kernel, initrd, cmdline)
+	err := kexec.FileLoad(kernel, initrd, cmdline)
+	if errors.Is(err, unix.ENOSYS) && kexecLoad != nil {
+		if err := kexecLoad(kernel, initrd, cmdline); err != nil {
+			return fmt.Errorf("kexec_file_load: ENOSYS; kexec_load: %w", err)
+		}
+		return nil
+	}
+	return err
 }
 
 // Reboot is reboot(2). After a poweroff or halt the kernel ends the
