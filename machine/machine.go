@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -84,13 +85,13 @@ func Helper(args []string) {
 	if len(args) != 2 || len(args[1]) <= len(helperFlag) || args[1][:len(helperFlag)] != helperFlag {
 		return
 	}
-	var cmd uint32
-	if _, err := fmt.Sscanf(args[1][len(helperFlag):], "%v", &cmd); err != nil || os.Getppid() != 1 || !sameFile("/proc/self/exe", "/proc/1/exe") {
+	cmd, err := strconv.ParseUint(args[1][len(helperFlag):], 0, 32) // not fmt.Sscanf: 80 KB of binary
+	if err != nil || os.Getppid() != 1 || !sameFile("/proc/self/exe", "/proc/1/exe") {
 		fmt.Fprintln(os.Stderr, "init: the reboot helper only runs as a child of pid 1")
 		os.Exit(2)
 	}
 	unix.Sync()
-	err := unix.Reboot(int(int32(cmd)))
+	err = unix.Reboot(int(int32(cmd)))
 	fmt.Fprintf(os.Stderr, "init: reboot %#x: %v\n", cmd, err)
 	os.Exit(1)
 }
