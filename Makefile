@@ -4,7 +4,11 @@ SHELL := /bin/bash
 GO        ?= go
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 GOFLAGS   := -trimpath -buildvcs=false
-LDFLAGS   := -s -w -buildid= -X main.version=$(VERSION)
+# runtime.godebugDefault=disablethp=1: the Go heap takes no transparent huge
+# pages, which on kernels with THP "always" (Debian's) would double init's
+# RSS as pid 1; a runtime setting that //go:debug does not accept, and init's
+# own, not its children's.
+LDFLAGS   := -s -w -buildid= -X main.version=$(VERSION) -X runtime.godebugDefault=disablethp=1
 CACHE     := $(CURDIR)/.cache
 BUILD     := $(CURDIR)/build
 HOSTARCH  := $(shell $(GO) env GOARCH)

@@ -26,6 +26,8 @@ type Logger struct {
 	kmsg    bool
 	q       chan entry
 	dropped atomic.Uint64
+	once    sync.Once   // the writer goroutine starts with the first line
+	running atomic.Bool // it has
 }
 
 // entry is a formatted line, or a flush marker closed once written.
@@ -34,11 +36,11 @@ type entry struct {
 	flushed chan struct{}
 }
 
-// NewLogger starts a logger writing to w; kmsgStyle selects kmsg records.
+// NewLogger makes a logger writing to w; kmsgStyle selects kmsg records.
+// Its writer goroutine starts with the first line (a supervisor that has
+// nothing to say starts none).
 func NewLogger(w io.Writer, kmsgStyle bool) *Logger {
-	l := &Logger{w: w, kmsg: kmsgStyle, q: make(chan entry, 1024)}
-	go l.loop()
-	return l
+	return &Logger{w: w, kmsg: kmsgStyle, q: make(chan entry, 1024)}
 }
 
 // SetOutput switches the destination, e.g. to /dev/kmsg once /dev is mounted.
@@ -58,6 +60,7 @@ func (l *Logger) Logf(level int, format string, args ...any) {
 	if n > 0 {
 		msg = fmt.Sprintf("%s (%d log lines dropped before this one)", msg, n)
 	}
+	l.once.Do(func() { l.running.Store(true); go l.loop() })
 	select {
 	case l.q <- entry{b: l.format(level, msg)}:
 	default:
@@ -107,6 +110,9 @@ func (l *Logger) loop() {
 
 // Flush waits until the lines queued so far are written, at most d.
 func (l *Logger) Flush(d time.Duration) {
+	if !l.running.Load() {
+		return // nothing was logged
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	done := make(chan struct{})

@@ -137,30 +137,30 @@ func (r *Runner) ClearRequest() {
 	}
 }
 
-// goFatal are the signals the Go runtime dies of when they are sent by
-// kill(2) and not notified (its sigtable: _SigKill, _SigThrow, _SigPanic).
-var goFatal = []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGILL,
-	syscall.SIGTRAP, syscall.SIGABRT, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGSEGV, syscall.SIGPIPE,
-	syscall.SIGALRM, syscall.SIGTERM, syscall.SIGSTKFLT, syscall.SIGXCPU, syscall.SIGXFSZ,
-	syscall.SIGVTALRM, syscall.SIGIO, syscall.SIGPWR, syscall.SIGSYS}
+// goFatal are the signals a Go program dies of when kill(2) sends them
+// before it notified them (the runtime's sigtable: _SigKill, _SigThrow,
+// _SigPanic). The others are dropped until then.
+var goFatal = []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGILL, syscall.SIGTRAP,
+	syscall.SIGABRT, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGSEGV, syscall.SIGTERM, syscall.SIGSTKFLT, syscall.SIGSYS}
 
 // Notify routes every catchable signal but SIGCHLD to the returned channel
-// (never signal.Ignore: children would inherit SIG_IGN). Those the Go
-// runtime would die of and those of t are installed before Notify
-// returns; the others, each a round trip to the runtime's signal thread
-// (about 40 µs), by a goroutine that closes all when it is done. SIGCHLD
-// keeps the runtime's own handler: Reaper.Run reaps without it.
-func Notify(t Table) (sigs <-chan os.Signal, all <-chan struct{}) {
-	ch, done := make(chan os.Signal, 256), make(chan struct{})
-	var first, rest []os.Signal
+// (never signal.Ignore: children would inherit SIG_IGN). Each installation
+// is a round trip to the runtime's signal thread (about 40 µs): those the
+// Go runtime dies of are installed before Notify returns, and rest
+// installs the others. The machine's init runs rest alongside its setup
+// and waits for it before the first stage; the supervisor runs it once the
+// command has started, off its critical path. SIGCHLD keeps the runtime's
+// own handler: Reaper.Run reaps without it.
+func Notify() (sigs <-chan os.Signal, rest func()) {
+	ch := make(chan os.Signal, 256)
+	var first, others []os.Signal
 	for sig := syscall.Signal(1); sig <= 64; sig++ {
-		if _, ok := t[sig]; ok || slices.Contains(goFatal, sig) {
+		if slices.Contains(goFatal, sig) {
 			first = append(first, sig)
 		} else if sig != syscall.SIGCHLD {
-			rest = append(rest, sig)
+			others = append(others, sig)
 		}
 	}
 	signal.Notify(ch, first...)
-	go func() { signal.Notify(ch, rest...); close(done) }()
-	return ch, done
+	return ch, func() { signal.Notify(ch, others...) }
 }

@@ -23,21 +23,37 @@ echo "$(cat /proc/cmdline) bench.gen2" > /kernel.cmdline
 echo "requesting reboot"; kill -TERM 1; exec sleep 100
 `
 
+// vmTarget is an architecture the QEMU sections boot.
+type vmTarget struct {
+	arch, init, console, load string
+	qemu                      []string
+}
+
+var (
+	vmAmd64 = vmTarget{"amd64", "build/init", "ttyS0", "kexec_file_load", []string{"qemu-system-x86_64"}}
+	vmArm64 = vmTarget{"arm64", "build/init-arm64", "ttyAMA0",
+		"kexec_load (Debian's arm64 kernel has no kexec_file_load)", []string{"qemu-system-aarch64", "-M", "virt", "-cpu", "max"}}
+)
+
 // qemu: kernel start to the first line of /etc/boot, and a reboot request
 // to the first line of generation 2's /etc/boot through kexec.
-func (r *report) qemu(bin string) {
-	r.printf("## 8. In QEMU (TCG, Debian's kernel)\n\n")
-	kernel, err := exec.Command("bash", "scripts/debian-kernel.sh", ".cache").Output()
+func (r *report) qemu(n int, t vmTarget) {
+	r.printf("## %d. In QEMU, %s (TCG, Debian's kernel)\n\n", n, t.arch)
+	kernel, err := exec.Command("bash", "scripts/debian-kernel.sh", ".cache", t.arch).Output()
 	if err != nil {
 		r.printf("no kernel: %v\n\n", err)
 		return
 	}
 	k := strings.TrimSpace(string(kernel))
+	busybox := "/bin/busybox"
+	if t.arch != "amd64" {
+		busybox = filepath.Join(filepath.Dir(k), "../bin/busybox")
+	}
 	dir, _ := os.MkdirTemp("", "bench-qemu")
 	defer os.RemoveAll(dir)
 	os.WriteFile(filepath.Join(dir, "boot"), []byte(benchBoot), 0o755)
 	mk := func(out string, extra ...string) error {
-		args := append([]string{"-o", out, "-init", bin, "-overlay", "examples/node", "-file", "/bin/busybox=/bin/busybox",
+		args := append([]string{"-o", out, "-arch", t.arch, "-init", t.init, "-overlay", "examples/node", "-file", "/bin/busybox=" + busybox,
 			"-file", "/etc/boot=" + filepath.Join(dir, "boot")}, extra...)
 		o, err := exec.Command("build/mkinitramfs", args...).CombinedOutput()
 		if err != nil {
@@ -65,9 +81,9 @@ func (r *report) qemu(bin string) {
 		return time.Duration(f * float64(time.Second))
 	}
 	for round := 0; round < 3; round++ {
-		cmd := exec.Command("qemu-system-x86_64", "-m", "1024", "-accel", "tcg", "-smp", "1", "-display", "none",
+		cmd := exec.Command(t.qemu[0], append(t.qemu[1:], "-m", "1024", "-accel", "tcg", "-smp", "1", "-display", "none",
 			"-no-reboot", "-serial", "stdio", "-monitor", "none", "-kernel", k, "-initrd", gen1,
-			"-append", "console=ttyS0 panic=-1 loglevel=7")
+			"-append", "console="+t.console+" panic=-1 loglevel=7")...)
 		out, _ := cmd.StdoutPipe()
 		if err := cmd.Start(); err != nil {
 			r.printf("qemu: %v\n\n", err)
@@ -113,9 +129,9 @@ func (r *report) qemu(bin string) {
 	}
 	row("kernel start to first line of /etc/boot (generation 1)", boot1)
 	row("stageinit: request to final action (stop the boot stage, run /etc/reboot)", stop)
-	row("kernel: kexec_file_load of /kernel and /kernel.initrd", load)
+	row("kernel: "+t.load+" of /kernel and /kernel.initrd", load)
 	row("stageinit: teardown (TERM, wait, KILL, reap, sync)", down)
-	row("kernel: reboot(RB_KEXEC) to generation 2's clock start (purgatory, decompression)", jump)
+	row("kernel: reboot(RB_KEXEC) to generation 2's clock start (purgatory or trampoline, decompression)", jump)
 	row("kernel: generation 2's start to first line of /etc/boot", boot2)
 	r.printf("\nEverything runs under TCG emulation: absolute times are several times those on hardware or KVM; the split is what matters.\n\n")
 }

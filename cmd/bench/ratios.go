@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -38,9 +39,16 @@ func (r *report) ratios(ps []peer, chart string) {
 	if len(r.metrics) == 0 {
 		return
 	}
-	var names []string
+	var names []string // the peers, then the references measured in one section
 	for _, p := range ps[1:] {
 		names = append(names, p.name)
+	}
+	for _, m := range r.metrics {
+		for n := range r.vals[m] {
+			if n != "stageinit" && !slices.Contains(names, n) {
+				names = append(names, n)
+			}
+		}
 	}
 	r.printf("## Ratios to each peer\n\nstageinit's value divided by the peer's, from the tables above (lower is better in every row; 1.00 is parity).\n\n")
 	r.printf("| metric | %s |\n|---|%s\n", strings.Join(names, " | "), strings.Repeat("---|", len(names)))
@@ -72,8 +80,8 @@ func (r *report) ratios(ps []peer, chart string) {
 // svg draws one group of horizontal bars per metric, from 1 (parity) to
 // the ratio, on a log scale.
 func (r *report) svg(names []string) string {
-	const left, width, bar, gap, top = 250.0, 520.0, 11.0, 16.0, 40.0
-	colors := []string{"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1"}
+	const left, width, bar, gap, top = 250.0, 520.0, 11.0, 16.0, 54.0
+	colors := []string{"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#9c755f"}
 	hi := 2.0
 	for _, m := range r.metrics {
 		for _, n := range names {
@@ -89,8 +97,9 @@ func (r *report) svg(names []string) string {
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" font-family="sans-serif" font-size="11">`+"\n", left+width+60, height)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	for i, n := range names {
-		fmt.Fprintf(&b, `<rect x="%.0f" y="8" width="10" height="10" fill="%s"/><text x="%.0f" y="17">stageinit / %s</text>`+"\n",
-			left+float64(i)*130, colors[i%len(colors)], left+float64(i)*130+14, n)
+		lx, ly := left+float64(i%4)*130, 8+float64(i/4)*14
+		fmt.Fprintf(&b, `<rect x="%.0f" y="%.0f" width="10" height="10" fill="%s"/><text x="%.0f" y="%.0f">stageinit / %s</text>`+"\n",
+			lx, ly, colors[i%len(colors)], lx+14, ly+9, n)
 	}
 	for _, t := range []float64{0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000} {
 		if t > hi {

@@ -27,7 +27,9 @@ func machineInit(args []string) {
 	log := kmsg.NewLogger(io.Discard, false)
 	kmsg.Crash = func(v any, stack []byte) { crash(log, v, stack) }
 	defer kmsg.Guard()
-	sigs, installed := stages.Notify(stages.MachineTable(nil)) // no signal ends init from here on
+	sigs, rest := stages.Notify() // no signal ends init from here on
+	installed := make(chan struct{})
+	go func() { rest(); close(installed) }()
 
 	// Early setup: nothing here is fatal.
 	os.Chdir("/")

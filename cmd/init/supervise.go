@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/stageinit/stageinit/kmsg"
@@ -23,7 +24,7 @@ func supervise(o options, container bool) int {
 	log.Verbose = o.verbose
 	defer log.Flush(time.Second)
 	kmsg.Crash = func(v any, stack []byte) { crash(log, v, stack) }
-	sigs, _ := stages.Notify(stages.SupervisorTable(nil)) // EP_SIGNALS extras come with the rest
+	sigs, rest := stages.Notify()
 	ep := readEP(log)
 	log.Debugf("grace %v, exit code base %d, restart %v (max %d, backoff %v), subreaper %v, extra signals %v",
 		ep.Grace, ep.ExitBase, ep.Restart, ep.MaxRestarts, ep.Backoff, ep.Subreaper, ep.Signals)
@@ -34,9 +35,17 @@ func supervise(o options, container bool) int {
 	}
 	reaper := &stages.Reaper{}
 	runner := &stages.Runner{Reaper: reaper, M: m, Log: log, EP: ep}
-	go func() { defer kmsg.Guard(); reaper.Run() }()
-	go runner.Handle(sigs, stages.SupervisorTable(ep.Signals))
-	res := runner.Run(stages.Spec{Name: filepath.Base(o.command[0]), Argv: o.command, Env: os.Environ(), Files: [3]uintptr{0, 1, 2}})
+	// The signal loop, the other signals and the reaper's thread (it blocks
+	// in wait4) start once COMMAND has: nothing stands between init and its
+	// exec but the signals it would die of. A signal that came before waits
+	// in sigs; a stop still reaches the leader.
+	started := sync.OnceFunc(func() {
+		go runner.Handle(sigs, stages.SupervisorTable(ep.Signals))
+		go rest()
+		go func() { defer kmsg.Guard(); reaper.Run() }()
+	})
+	res := runner.Run(stages.Spec{Name: filepath.Base(o.command[0]), Argv: o.command, Env: os.Environ(),
+		Files: [3]uintptr{0, 1, 2}, Started: func(int) { started() }})
 	if res.Err != nil {
 		log.Errf("%v", res.Err)
 	} else {
