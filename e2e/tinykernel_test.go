@@ -1,13 +1,10 @@
 package e2e
 
 import (
-	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/u-root/u-root/pkg/cpio"
 )
 
 // bzImage is the tinyconfig kernel of make kernel, with build/initramfs.cpio
@@ -45,19 +42,7 @@ func TestQEMUTinyKernelBoots(t *testing.T) {
 func TestQEMUTinyKernelKexec(t *testing.T) {
 	k := bzImage(t)
 	t.Parallel()
-	data, err := os.ReadFile(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	recs := []cpio.Record{cpio.Directory("boot", 0o755),
-		cpio.StaticRecord(data, cpio.Info{Name: "boot/vmlinuz", Mode: cpio.S_IFREG | 0o644}), cpio.TrailerRecord}
-	if err := writeRecords(&buf, recs, nil); err != nil {
-		t.Fatal(err)
-	}
-	extra := filepath.Join(t.TempDir(), "extra.cpio")
-	os.WriteFile(extra, buf.Bytes(), 0o644)
-	v := boot(t, k, extra, "", 4*time.Minute)
+	v := boot(t, k, overlay(t, map[string][]byte{"/boot/vmlinuz": read(t, k)}), "", 4*time.Minute)
 	expect(t, v.Wait(), "== demo node: generation 1", "staging an in-place kernel update",
 		"shutdown=reboot", "== demo node: generation 2", "== generation 2 is up: powering off", "reboot: Power down")
 }

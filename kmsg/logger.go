@@ -1,7 +1,6 @@
 package kmsg
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"strings"
@@ -79,9 +78,7 @@ func (l *Logger) format(level int, msg string) []byte {
 	}
 	var b []byte
 	for _, line := range strings.Split(msg, "\n") {
-		for _, r := range Records(level, "init", []byte(line), MaxRecord) {
-			b = append(b, r...)
-		}
+		b = AppendRecords(b, level, "init", AppendEscaped(nil, []byte(line)), MaxRecord)
 	}
 	return b
 }
@@ -94,17 +91,9 @@ func (l *Logger) loop() {
 			continue
 		}
 		l.mu.Lock()
-		w, kmsgStyle := l.w, l.kmsg
+		w := l.w
 		l.mu.Unlock()
-		if !kmsgStyle {
-			w.Write(e.b)
-			continue
-		}
-		for b := e.b; len(b) > 0; { // one write(2) per record
-			i := bytes.IndexByte(b, '\n') + 1
-			w.Write(b[:i])
-			b = b[i:]
-		}
+		writeLines(w, e.b)
 	}
 }
 

@@ -4,7 +4,8 @@
 package kmsg
 
 import (
-	"strconv"
+	"bytes"
+	"io"
 	"unicode/utf8"
 )
 
@@ -34,51 +35,64 @@ func ParseLevel(line []byte, def int) (int, []byte) {
 	return def, line
 }
 
-// Escape makes text safe for one kmsg record: NUL and other control bytes
-// except tab, and bytes that are not valid UTF-8, become \xNN; nothing is
-// dropped.
-func Escape(text []byte) []byte {
-	out := make([]byte, 0, len(text))
+// AppendEscaped appends text made safe for one kmsg record: NUL and other
+// control bytes except tab, and bytes that are not valid UTF-8, become
+// \xNN; nothing is dropped.
+func AppendEscaped(dst, text []byte) []byte {
 	for i := 0; i < len(text); {
 		r, n := utf8.DecodeRune(text[i:])
 		if (r == utf8.RuneError && n <= 1) || (r < 0x20 && r != '\t') || r == 0x7f {
-			out = append(out, '\\', 'x', hexdigit[text[i]>>4], hexdigit[text[i]&0xf])
+			dst = append(dst, '\\', 'x', hexdigit[text[i]>>4], hexdigit[text[i]&0xf])
 			i++
 			continue
 		}
-		out = append(out, text[i:i+n]...)
+		dst = append(dst, text[i:i+n]...)
 		i += n
 	}
-	return out
+	return dst
 }
 
 const hexdigit = "0123456789abcdef"
 
-// Records formats one line of text (without its newline) as one or more
-// kmsg records "<L>prefix: chunk\n", each at most max bytes, split only on
-// UTF-8 character boundaries. The text is escaped first. An empty line
-// gives one record with an empty body.
-func Records(level int, prefix string, text []byte, max int) [][]byte {
-	head := "<" + strconv.Itoa(level) + ">" + prefix + ": "
-	room := max - len(head) - 1
+// AppendRecords appends an escaped line (valid UTF-8, no newline) as one
+// or more kmsg records "<L>prefix: chunk\n", each at most max bytes, split
+// only on character boundaries. An empty line gives one record with an
+// empty body. It allocates nothing when dst has room: the relay calls it
+// for every line.
+func AppendRecords(dst []byte, level int, prefix string, body []byte, max int) []byte {
+	room := max - len(prefix) - len("<L>: \n")
 	if room < 4 {
 		room = 4
 	}
-	body := Escape(text)
-	var recs [][]byte
 	for first := true; first || len(body) > 0; first = false {
 		n := len(body)
 		if n > room {
 			n = cut(body, room)
 		}
-		rec := make([]byte, 0, len(head)+n+1)
-		rec = append(rec, head...)
-		rec = append(rec, body[:n]...)
-		rec = append(rec, '\n')
-		recs = append(recs, rec)
+		dst = append(dst, '<', byte('0'+level), '>')
+		dst = append(dst, prefix...)
+		dst = append(dst, ':', ' ')
+		dst = append(dst, body[:n]...)
+		dst = append(dst, '\n')
 		body = body[n:]
 	}
-	return recs
+	return dst
+}
+
+// writeLines writes b one line at a time, newline included (one write(2)
+// per kmsg record), and reports whether a write failed.
+func writeLines(w io.Writer, b []byte) (failed bool) {
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n') + 1
+		if i == 0 {
+			i = len(b)
+		}
+		if _, err := w.Write(b[:i]); err != nil {
+			failed = true
+		}
+		b = b[i:]
+	}
+	return failed
 }
 
 // cut returns the largest n <= room such that b[:n] ends on a character

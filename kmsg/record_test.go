@@ -2,6 +2,7 @@ package kmsg
 
 import (
 	"bytes"
+	"io"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -41,8 +42,8 @@ func TestEscape(t *testing.T) {
 		{"trunc\xe2\x82", `trunc\xe2\x82`},
 		{"\r", `\x0d`},
 	} {
-		if got := string(Escape([]byte(tc.in))); got != tc.want {
-			t.Errorf("Escape(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := string(AppendEscaped(nil, []byte(tc.in))); got != tc.want {
+			t.Errorf("AppendEscaped(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
@@ -87,12 +88,12 @@ func TestRecordsBoundaries(t *testing.T) {
 		{"10 KiB", strings.Repeat("xyz", 10<<10/3), 11},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			recs := Records(Info, "boot[42]", []byte(tc.text), 1024)
+			recs := records(Info, "boot[42]", []byte(tc.text), 1024)
 			if len(recs) != tc.recs {
 				t.Errorf("%d records, want %d", len(recs), tc.recs)
 			}
 			got := joinBodies(t, recs, head, 1024)
-			if want := string(Escape([]byte(tc.text))); got != want {
+			if want := string(AppendEscaped(nil, []byte(tc.text))); got != want {
 				t.Errorf("bodies joined differ from the escaped line (%d vs %d bytes)", len(got), len(want))
 			}
 		})
@@ -101,11 +102,33 @@ func TestRecordsBoundaries(t *testing.T) {
 
 func TestRecordsDefaultMax(t *testing.T) {
 	line := strings.Repeat("é", 3000)
-	recs := Records(Err, "reboot[7]", []byte(line), MaxRecord)
+	recs := records(Err, "reboot[7]", []byte(line), MaxRecord)
 	if got := joinBodies(t, recs, "<3>reboot[7]: ", MaxRecord); got != line {
 		t.Errorf("line not preserved across %d records", len(recs))
 	}
 	if len(recs) < 6 {
 		t.Errorf("%d records for 6000 bytes", len(recs))
+	}
+}
+
+// records is the records of one line of text, one string each.
+func records(level int, prefix string, text []byte, max int) [][]byte {
+	var recs [][]byte
+	b := AppendRecords(nil, level, prefix, AppendEscaped(nil, text), max)
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, '\n') + 1
+		recs, b = append(recs, b[:i]), b[i:]
+	}
+	return recs
+}
+
+// TestRelayAllocations: relaying a line allocates nothing once the
+// relay's buffers have grown (init's RSS stays flat under a flood).
+func TestRelayAllocations(t *testing.T) {
+	rl := &Relay{w: io.Discard, kmsgStyle: true, tag: "boot[42]"}
+	line := []byte("<3>a line of stderr with a \x00 NUL and \xff invalid UTF-8, " + strings.Repeat("long ", 300))
+	rl.emit(line)
+	if n := testing.AllocsPerRun(100, func() { rl.emit(line) }); n != 0 {
+		t.Errorf("%v allocations per relayed line, want 0", n)
 	}
 }

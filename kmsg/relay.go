@@ -27,8 +27,10 @@ type Relay struct {
 	mu      sync.Mutex
 	tag     string
 	pending []byte
-	level   int  // level of the line being assembled
-	midLine bool // part of the current line was already written
+	esc     []byte // the line escaped, and
+	out     []byte // its records: reused, no allocation per line
+	level   int    // level of the line being assembled
+	midLine bool   // part of the current line was already written
 	started chan struct{}
 	once    sync.Once
 	done    chan struct{}
@@ -96,18 +98,14 @@ func (rl *Relay) emit(line []byte) {
 	if !rl.midLine {
 		rl.level, line = ParseLevel(line, Info)
 	}
-	var recs [][]byte
+	rl.esc = AppendEscaped(rl.esc[:0], line)
 	if rl.kmsgStyle {
-		recs = Records(rl.level, rl.tag, line, MaxRecord)
+		rl.out = AppendRecords(rl.out[:0], rl.level, rl.tag, rl.esc, MaxRecord)
 	} else {
-		recs = [][]byte{append(append([]byte(rl.tag+": "), Escape(line)...), '\n')}
+		rl.out = append(append(append(rl.out[:0], rl.tag...), ": "...), rl.esc...)
+		rl.out = append(rl.out, '\n')
 	}
-	failed := false
-	for _, rec := range recs {
-		_, err := rl.w.Write(rec)
-		failed = failed || err != nil
-	}
-	if failed {
+	if writeLines(rl.w, rl.out) {
 		rl.dropped.Add(1)
 	}
 }

@@ -30,8 +30,36 @@ func machineInit(args []string) {
 	sigs, rest := stages.Notify() // no signal ends init from here on
 	installed := make(chan struct{})
 	go func() { rest(); close(installed) }()
+	streams, cmdline, command := earlySetup(m, log, args)
+	if recs := pstore("/sys/fs/pstore"); len(recs) > 0 {
+		log.Warnf("pstore: %d records of an earlier boot in /sys/fs/pstore: %s (ship them off the node: they stay only until deleted or overwritten)",
+			len(recs), strings.Join(recs, " "))
+	}
+	l := newLifecycle(m, log, streams, cmdline, command)
+	l.dog.look()
+	go func() { defer kmsg.Guard(); l.runner.Reaper.Run() }()
+	go func() {
+		defer kmsg.Guard()
+		for range time.Tick(30 * time.Second) {
+			l.dog.look() // a driver a daemon loaded
+		}
+	}()
+	<-installed // every handler is in place before a stage can send a signal
+	go l.runner.Handle(sigs, stages.MachineTable(l.runner.EP.Signals))
+	for {
+		l.round()
+		select { // a request stops the next boot stage at once
+		case <-time.After(l.pause()):
+		case <-l.runner.Requests():
+		}
+	}
+}
 
-	// Early setup: nothing here is fatal.
+// earlySetup is the early setup of the machine, where nothing is fatal: the
+// mount table, the standard streams and the log, the kernel command line,
+// the usual symlinks and directories, printk_devkmsg, Ctrl-Alt-Del as
+// SIGINT.
+func earlySetup(m machine.Machine, log *kmsg.Logger, args []string) (*console.Streams, config.Cmdline, []string) {
 	os.Chdir("/")
 	unix.Umask(0o022)
 	setDefault("TERM", "linux")
@@ -57,30 +85,7 @@ func machineInit(args []string) {
 	if err := m.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF); err != nil {
 		log.Warnf("reboot RB_DISABLE_CAD: %v (Ctrl-Alt-Del may reset at once)", err)
 	}
-
-	if recs := pstore("/sys/fs/pstore"); len(recs) > 0 {
-		log.Warnf("pstore: %d records of an earlier boot in /sys/fs/pstore: %s (ship them off the node: they stay only until deleted or overwritten)",
-			len(recs), strings.Join(recs, " "))
-	}
-
-	l := newLifecycle(m, log, streams, cmdline, command)
-	l.dog.look()
-	go func() { defer kmsg.Guard(); l.runner.Reaper.Run() }()
-	go func() {
-		defer kmsg.Guard()
-		for range time.Tick(30 * time.Second) {
-			l.dog.look() // a driver a daemon loaded
-		}
-	}()
-	<-installed // every handler is in place before a stage can send a signal
-	go l.runner.Handle(sigs, stages.MachineTable(l.runner.EP.Signals))
-	for {
-		l.round()
-		select { // a request stops the next boot stage at once
-		case <-time.After(l.pause()):
-		case <-l.runner.Requests():
-		}
-	}
+	return streams, cmdline, command
 }
 
 // pstore names the files in dir: records (oops, panic, console) that an
@@ -148,7 +153,7 @@ func newLifecycle(m machine.Machine, log *kmsg.Logger, streams *console.Streams,
 		runner:  &stages.Runner{Reaper: reaper, M: m, Log: log, EP: ep},
 		cgroups: stageCgroups(m, log, ep.PidsMax),
 		boot:    stages.Spec{Name: "boot", Argv: []string{"/etc/boot"}, Env: env, Dir: dir},
-		reboot:  stages.Spec{Name: "reboot", Argv: []string{"/etc/reboot"}, Env: env, Dir: dir},
+		reboot:  stages.Spec{Name: "reboot", Argv: []string{"/etc/reboot"}, Env: env, Dir: dir, NoRestart: true},
 		microVM: len(command) > 0,
 	}
 	l.down = &stages.Teardown{M: m, Reaper: reaper, Log: log, Grace: ep.Grace, Cgroups: l.cgroups}

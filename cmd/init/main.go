@@ -41,7 +41,7 @@ func main() {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
-	os.Exit(supervise(o, pid1))
+	os.Exit(supervise(o))
 }
 
 type options struct {

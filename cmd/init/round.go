@@ -80,50 +80,73 @@ func (l *lifecycle) round() final {
 		boot.Env = append(slices.Clone(boot.Env), "INIT_KEXEC_ERROR="+l.kexecErr)
 		l.kexecErr = ""
 	}
-	res := l.stage(boot, true)
-	status := res.Code(128)
+	l.runner.Reset()
+	if l.runner.Requested() != 0 { // a request made before the boot stage stops it at once
+		l.runner.Stop(syscall.SIGTERM, syscall.SIGCONT)
+	}
+	res := l.stage(boot)
 	if res.Err != nil || res.Duration < time.Second {
 		l.quick++
 	} else {
 		l.quick = 0
 	}
 	rb := l.reboot
-	rb.Env = append(slices.Clone(rb.Env), "INIT_BOOT_STATUS="+strconv.Itoa(status),
+	rb.Env = append(slices.Clone(rb.Env), "INIT_BOOT_STATUS="+strconv.Itoa(res.Code(128)),
 		"INIT_SHUTDOWN="+l.runner.Requested().Shutdown())
 	if _, err := os.Lstat(rb.Argv[0]); !l.microVM || err == nil {
-		l.stage(rb, false)
+		l.runner.Reset() // it runs because of the request: only a new one stops it
+		l.stage(rb)
 	}
 	f := decide(l.runner.Requested(), func(p string) bool { _, err := os.Lstat(l.root + p); return err == nil }, l.microVM)
 	l.log.Infof("final action: %v", f)
-	if f == kexecJump {
-		begin, p := time.Now(), kexecboot.At(l.root)
-		if panicAdded, err := kexecboot.Load(l.m, p); err != nil {
-			l.log.Errf("%v; soft restart instead", err)
-			if err := kexecboot.Failed(p); err != nil {
-				l.log.Errf("%v", err)
-			}
-			l.kexecErr, f = err.Error(), softRestart
-		} else {
-			l.log.Infof("kexec: loaded %s in %v", p.Kernel, time.Since(begin).Round(time.Millisecond))
-			if panicAdded {
-				l.log.Infof("kexec: no panic= on the new command line: added panic=10, so that a new kernel that panics reboots")
-			}
-		}
+	if f == kexecJump && !l.loadKernel() {
+		f = softRestart
 	}
 	l.down.Run()
 	if f != softRestart {
-		if f != coldReboot { // a cold reboot leaves the watchdog to the firmware
-			l.dog.release(l.kexecDog, f != kexecJump)
-		}
-		l.log.Infof("%v now", f)
-		l.log.Flush(time.Second)
-		if err := l.m.Reboot(rebootCmd[f]); err != nil {
-			l.log.Critf("%v failed: %v", f, err)
-		}
-		l.dog.resume()
+		l.carryOut(f)
 	}
 	l.runner.ClearRequest()
 	return f
+}
+
+// loadKernel loads /kernel before anything is torn down. On failure it
+// renames /kernel out of the way and keeps the error for the next boot
+// stage (INIT_KEXEC_ERROR): the node stays up on the running kernel.
+func (l *lifecycle) loadKernel() bool {
+	begin, p := time.Now(), kexecboot.At(l.root)
+	panicAdded, err := kexecboot.Load(l.m, p)
+	if err != nil {
+		l.log.Errf("%v; soft restart instead", err)
+		if err := kexecboot.Failed(p); err != nil {
+			l.log.Errf("%v", err)
+		}
+		l.kexecErr = err.Error()
+		return false
+	}
+	l.log.Infof("kexec: loaded %s in %v", p.Kernel, time.Since(begin).Round(time.Millisecond))
+	if panicAdded {
+		l.log.Infof("kexec: no panic= on the new command line: added panic=10, so that a new kernel that panics reboots")
+	}
+	return true
+}
+
+// carryOut hands the watchdog over (kexec) or disarms it (halt, poweroff;
+// a cold reboot leaves it to the firmware) and calls reboot(2). It returns
+// only when that failed: the round goes on as a soft restart.
+func (l *lifecycle) carryOut(f final) {
+	switch f {
+	case kexecJump:
+		l.dog.handOver(l.kexecDog)
+	case halt, powerOff:
+		l.dog.disarm()
+	}
+	l.log.Infof("%v now", f)
+	l.log.Flush(time.Second)
+	if err := l.m.Reboot(rebootCmd[f]); err != nil {
+		l.log.Critf("%v failed: %v", f, err)
+	}
+	l.dog.resume()
 }
 
 // pause is the wait before the next round: 1 s, or, after boot stages that
@@ -139,15 +162,13 @@ func (l *lifecycle) pause() time.Duration {
 }
 
 // stage runs one stage to its end, with its standard streams and cgroup,
-// and logs its start and end. A request made before the boot stage
-// started stops it at once; /etc/reboot runs because of the request and
-// only a new one stops it.
-func (l *lifecycle) stage(s stages.Spec, boot bool) stages.Result {
+// and logs its start and end.
+func (l *lifecycle) stage(s stages.Spec) stages.Result {
 	files, started, done, err := l.streams.Stage(s.Name, l.log)
 	if err != nil {
 		l.log.Errf("%s: no standard streams: %v", s.Name, err)
 	}
-	s.Files, s.NoRestart = files, !boot
+	s.Files = files
 	s.Started = func(pid int) {
 		l.log.Infof("%s: started %s, pid %d", s.Name, s.Argv[0], pid)
 		started(pid)
@@ -157,10 +178,6 @@ func (l *lifecycle) stage(s stages.Spec, boot bool) stages.Result {
 			l.log.Warnf("%s: runs without its own cgroup: %v", s.Name, err)
 		}
 		defer s.Cgroup.Close()
-	}
-	l.runner.Reset()
-	if boot && l.runner.Requested() != 0 {
-		l.runner.Stop(syscall.SIGTERM, syscall.SIGCONT)
 	}
 	res := l.runner.Run(s)
 	done()

@@ -18,7 +18,8 @@ import (
 // (ENTRYPOINT ["/init", "--"]). The caller's world is COMMAND's: working
 // directory, environment, umask and limits pass unchanged. No mount,
 // reboot(2), kexec or kill(-1) happens here.
-func supervise(o options, container bool) int {
+func supervise(o options) int {
+	container := os.Getpid() == 1 // of a pid namespace: main sent the machine's elsewhere
 	m := machine.Real{}
 	log := kmsg.NewLogger(os.Stderr, false)
 	log.Verbose = o.verbose

@@ -97,32 +97,42 @@ func setTimeout(w *watchdog.Watchdog, secs int) error {
 	return nil
 }
 
-// release stops petting and closes the device: with the magic close
-// ("V") it stops the watchdog (poweroff, halt); without, after setting
-// the kexec allowance, the hardware keeps counting through the jump.
-func (d *dog) release(kexecAllowance int, magic bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.off = true
-	if d.w == nil {
-		return
+// handOver leaves the watchdog counting through a kexec: it sets the
+// kexec allowance and closes the device without the magic close.
+func (d *dog) handOver(allowance int) {
+	if w := d.release(); w != nil {
+		if err := setTimeout(w, allowance); err != nil {
+			d.log.Warnf("watchdog: %v: the next kernel has the current timeout", err)
+		}
+		w.KeepAlive()
+		w.Close()
+		d.log.Infof("watchdog: left counting, %ds for the next kernel's init to take it over", allowance)
 	}
-	close(d.stop)
-	<-d.done
-	if magic {
-		if err := d.w.MagicClose(); err != nil {
+}
+
+// disarm stops the watchdog with the magic close ("V"): poweroff, halt.
+func (d *dog) disarm() {
+	if w := d.release(); w != nil {
+		if err := w.MagicClose(); err != nil {
 			d.log.Warnf("watchdog: magic close: %v", err)
 		}
 		d.log.Infof("watchdog: disarmed")
-	} else {
-		if err := setTimeout(d.w, kexecAllowance); err != nil {
-			d.log.Warnf("watchdog: %v: the next kernel has the current timeout", err)
-		}
-		d.w.KeepAlive()
-		d.w.Close()
-		d.log.Infof("watchdog: left counting, %ds for the next kernel's init to take it over", kexecAllowance)
 	}
-	d.w = nil
+}
+
+// release stops petting and hands the open device, if any, to the caller;
+// look does not open it again until resume.
+func (d *dog) release() *watchdog.Watchdog {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.off = true
+	w := d.w
+	if w != nil {
+		close(d.stop)
+		<-d.done
+		d.w = nil
+	}
+	return w
 }
 
 // resume takes the watchdog back after a final action that failed.
