@@ -8,7 +8,7 @@ import (
 
 const rebootEcho = `echo "reboot stage: status=$INIT_BOOT_STATUS shutdown=$INIT_SHUTDOWN"`
 
-// TestQEMUHappyBoot: mounts as SPEC 2.1, stdout on the console, and 5,000
+// TestQEMUHappyBoot: the mount table (README), stdout on the console, and 5,000
 // stderr lines (some over 1 KiB) complete in dmesg with nothing suppressed.
 func TestQEMUHappyBoot(t *testing.T) {
 	need(t)

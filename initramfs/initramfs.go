@@ -1,7 +1,6 @@
-// Package initramfs builds the newc cpio archive of a stageinit node
-// (SPEC section 6): the init binary as /init, the stages, extra files, an
-// overlay directory and a fixed skeleton, reproducible byte for byte. It
-// runs on the build host.
+// Package initramfs builds the newc cpio archive of a stageinit node: the
+// init binary as /init, the stages, extra files, an overlay directory and
+// a fixed skeleton, reproducible byte for byte. It runs on the build host.
 package initramfs
 
 import (
@@ -27,7 +26,7 @@ type Builder struct {
 	Warn    func(string)      // non-fatal findings
 }
 
-// skeleton is always in the archive (SPEC section 6). /dev/console and
+// skeleton is always in the archive. /dev/console and
 // /dev/null must exist before devtmpfs is mounted: the Go runtime aborts
 // before main when fds 0-2 are closed and /dev/null is missing.
 func skeleton() []cpio.Record {

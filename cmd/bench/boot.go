@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -167,13 +168,7 @@ func medianInt(l []int) string {
 	if len(l) == 0 {
 		return "?"
 	}
-	s := append([]int(nil), l...)
-	for i := range s {
-		for j := i + 1; j < len(s); j++ {
-			if s[j] < s[i] {
-				s[i], s[j] = s[j], s[i]
-			}
-		}
-	}
+	s := slices.Clone(l)
+	slices.Sort(s)
 	return strconv.Itoa(s[len(s)/2])
 }

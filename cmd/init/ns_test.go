@@ -2,7 +2,7 @@ package main
 
 // The namespace harness runs the real binary as pid 1 of new user, pid,
 // mount, net and cgroup namespaces, chrooted into a tree made for the test
-// (SPEC section 7). There kexec_file_load and devtmpfs are refused by the
+// (see README, "Tests"). There kexec_file_load and devtmpfs are refused by the
 // kernel, reboot(2) only ends the namespace (its init dies by SIGHUP for a
 // restart, SIGINT for poweroff or halt), kill(-1) reaches only the
 // namespace, /proc/sys is read-only, and console and kmsg are plain files.
