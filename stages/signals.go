@@ -63,14 +63,10 @@ func table(a Action, sigs ...syscall.Signal) Table {
 	return t
 }
 
-// set maps sigs to a, except SIGCHLD: init never asks for it (Reaper.Run
-// blocks in wait4 instead), and SIGURG, which the Go runtime sends its own
-// threads for preemption.
+// set maps sigs to a (SIGCHLD and SIGURG never arrive: see Notify).
 func (t Table) set(a Action, sigs ...syscall.Signal) {
 	for _, s := range sigs {
-		if s != syscall.SIGCHLD && s != syscall.SIGURG {
-			t[s] = a
-		}
+		t[s] = a
 	}
 }
 
@@ -80,9 +76,6 @@ func (r *Runner) Handle(sigs <-chan os.Signal, t Table) {
 	defer kmsg.Guard()
 	for s := range sigs {
 		sig := s.(syscall.Signal)
-		if sig == syscall.SIGURG {
-			continue
-		}
 		r.Log.Debugf("signal=%d: received %v", int(sig), sig)
 		switch a := t[sig]; a {
 		case Forward:
@@ -149,15 +142,17 @@ var goFatal = []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, 
 // Go runtime dies of are installed before Notify returns, and rest
 // installs the others. The machine's init runs rest alongside its setup
 // and waits for it before the first stage; the supervisor runs it once the
-// command has started, off its critical path. SIGCHLD keeps the runtime's
-// own handler: Reaper.Run reaps without it.
+// command has started, off its critical path. Two keep only the runtime's
+// own handler and never reach the channel: SIGCHLD (Reaper.Run reaps
+// without it) and SIGURG (the runtime preempts its threads with it: it
+// would wake the signal loop for nothing, and is never forwarded).
 func Notify() (sigs <-chan os.Signal, rest func()) {
 	ch := make(chan os.Signal, 256)
 	var first, others []os.Signal
 	for sig := syscall.Signal(1); sig <= 64; sig++ {
 		if slices.Contains(goFatal, sig) {
 			first = append(first, sig)
-		} else if sig != syscall.SIGCHLD {
+		} else if sig != syscall.SIGCHLD && sig != syscall.SIGURG {
 			others = append(others, sig)
 		}
 	}
