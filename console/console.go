@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"time"
 
 	"github.com/stageinit/stageinit/kmsg"
 	"golang.org/x/sys/unix"
@@ -78,38 +77,67 @@ func (s *Streams) Adopt() []string {
 	return warn
 }
 
-// Stage gives a stage its fds: 0 /dev/null, 1 the console (or the relay),
-// 2 a pipe relayed line by line to kmsg. started tags the relay with the
-// leader's pid; done closes init's end of the pipe, flushes a final
-// partial line and reports refused lines; it waits at most 100 ms for the
-// relay, never for grandchildren that still hold the pipe.
-func (s *Streams) Stage(name string, log *kmsg.Logger) (files [3]uintptr, started func(int), done func(), err error) {
-	null := ^uintptr(0)
+// Output is a stage's standard streams: Files are its fds 0 /dev/null, 1
+// the console (or the relay), 2 a pipe relayed line by line to kmsg.
+type Output struct {
+	Files   [3]uintptr
+	relay   *kmsg.Relay // nil: no pipe, fd 2 is the console
+	pw      *os.File    // init's end of the pipe
+	started bool        // a leader started: the relay reads
+}
+
+// Stage makes a stage's Output; without a pipe the stage's stderr goes to
+// the console, with an error.
+func (s *Streams) Stage(name string, log *kmsg.Logger) (*Output, error) {
+	null, out := ^uintptr(0), ^uintptr(0)
 	if s.Null != nil {
-		null = s.Null.Fd()
+		null, out = s.Null.Fd(), s.Null.Fd()
 	}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		c := null
-		if s.Console != nil {
-			c = s.Console.Fd()
-		}
-		return [3]uintptr{null, c, c}, func(int) {}, func() {}, fmt.Errorf("pipe: %w", err)
-	}
-	w, style := s.LogOutput()
-	relay := kmsg.NewRelay(pr, w, style, name)
-	out := pw.Fd()
 	if s.Console != nil {
 		out = s.Console.Fd()
 	}
-	files = [3]uintptr{null, out, pw.Fd()}
-	done = func() {
-		pw.Close()
-		relay.Flush()
-		relay.Wait(100 * time.Millisecond)
-		if n := relay.Dropped(); n > 0 {
-			log.Warnf("%s: %d lines dropped", name, n)
-		}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return &Output{Files: [3]uintptr{null, out, out}}, fmt.Errorf("pipe: %w", err)
 	}
-	return files, relay.Start, done, nil
+	if s.Console == nil {
+		out = pw.Fd()
+	}
+	w, style := s.LogOutput()
+	return &Output{Files: [3]uintptr{null, out, pw.Fd()}, relay: kmsg.NewRelay(pr, w, style, name, log), pw: pw}, nil
+}
+
+// Start tags the relayed lines with the leader's pid (again after a
+// restart).
+func (o *Output) Start(pid int) {
+	if o.relay != nil {
+		o.relay.Start(pid)
+		o.started = true
+	}
+}
+
+// End closes init's end of the pipe and flushes a final partial line. The
+// channel it returns is closed when the relay has read the pipe to its
+// end, which a grandchild holding it open delays for ever: wait for it
+// with a deadline.
+func (o *Output) End() <-chan struct{} {
+	if o.relay == nil {
+		done := make(chan struct{})
+		close(done)
+		return done
+	}
+	o.pw.Close()
+	if !o.started { // no stage ever held the pipe: the relay reads its end of file
+		o.relay.Start(0)
+	}
+	o.relay.Flush()
+	return o.relay.Done()
+}
+
+// Dropped returns and resets the number of lines the kernel refused.
+func (o *Output) Dropped() uint64 {
+	if o.relay == nil {
+		return 0
+	}
+	return o.relay.Dropped()
 }

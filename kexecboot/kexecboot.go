@@ -1,7 +1,8 @@
 // Package kexecboot loads the kernel at /kernel with kexec_file_load(2),
-// so that reboot(2) with LINUX_REBOOT_CMD_KEXEC boots it in place of a
-// cold reboot through firmware. The load comes before teardown: a bad
-// kernel is refused while the node is still up.
+// or kexec_load(2) where the kernel has only that (Debian's arm64), so
+// that reboot(2) with LINUX_REBOOT_CMD_KEXEC boots it in place of a cold
+// reboot through firmware. The load comes before teardown: a bad kernel
+// is refused while the node is still up.
 package kexecboot
 
 import (
@@ -44,7 +45,7 @@ func Load(m machine.Machine, p Paths) (panicAdded bool, err error) {
 		return false, err
 	}
 	defer kernel.Close()
-	if kernel, err = Decompress(kernel); err != nil {
+	if kernel, err = decompress(kernel); err != nil {
 		return false, err
 	}
 	defer kernel.Close()
@@ -55,25 +56,29 @@ func Load(m machine.Machine, p Paths) (panicAdded bool, err error) {
 		}
 		defer initrd.Close()
 	}
-	cmdline, panicAdded, err := Cmdline(p)
+	cmdline, panicAdded, err := newCmdline(p)
 	if err != nil {
 		return false, err
 	}
-	if err := m.KexecLoad(kernel, initrd, cmdline); err != nil {
-		return false, fmt.Errorf("kexec_file_load %s: %w (%s)", p.Kernel, errno(err), Explain(err))
+	err = m.KexecFileLoad(kernel, initrd, cmdline)
+	if errno(err) != unix.ENOSYS {
+		return panicAdded, explain("kexec_file_load", p.Kernel, err, fileLoadMeanings)
 	}
-	return panicAdded, nil
+	if lerr := m.KexecLoad(kernel, initrd, cmdline); errno(lerr) != unix.ENOSYS {
+		return panicAdded, explain("kexec_load", p.Kernel, lerr, loadMeanings)
+	}
+	return panicAdded, explain("kexec_file_load", p.Kernel, err, fileLoadMeanings)
 }
 
 // maxKernel bounds a decompressed kernel (arm64 Images are about 40 MB).
 const maxKernel = 512 << 20
 
-// Decompress returns the kernel itself, or, when it is gzip-compressed or
+// decompress returns the kernel itself, or, when it is gzip-compressed or
 // an EFI zboot image with a gzip payload (arm64's vmlinuz.efi: the header
 // of the kernel's drivers/firmware/efi/libstub/zboot-header.S), its
 // contents decompressed into a memfd: kexec_file_load(2) and kexec_load(2)
 // take an uncompressed Image on arm64.
-func Decompress(f *os.File) (*os.File, error) {
+func decompress(f *os.File) (*os.File, error) {
 	var head [32]byte
 	n, _ := f.ReadAt(head[:], 0)
 	var payload io.Reader
@@ -128,11 +133,11 @@ func openRegular(path string) (*os.File, error) {
 	return nil, err
 }
 
-// Cmdline reads the command line for the new kernel: p.Cmdline without its
+// newCmdline reads the command line for the new kernel: p.Cmdline without its
 // trailing newlines, or else the running kernel's p.ProcCmdline, with
 // panic=10 added when it has none and there is room. A NUL byte or a line
 // longer than MaxCmdline is refused before the kernel sees it.
-func Cmdline(p Paths) (cmdline string, panicAdded bool, err error) {
+func newCmdline(p Paths) (cmdline string, panicAdded bool, err error) {
 	src := p.Cmdline
 	raw, err := os.ReadFile(src)
 	if errors.Is(err, os.ErrNotExist) {
@@ -149,16 +154,16 @@ func Cmdline(p Paths) (cmdline string, panicAdded bool, err error) {
 	if len(raw) > MaxCmdline {
 		return "", false, fmt.Errorf("%s: %d bytes, more than the kernel's %d: %w", src, len(raw), MaxCmdline, unix.E2BIG)
 	}
-	if cmdline, panicAdded = WithPanic(string(raw)); len(cmdline) > MaxCmdline {
+	if cmdline, panicAdded = withPanic(string(raw)); len(cmdline) > MaxCmdline {
 		return string(raw), false, nil // no room left for it
 	}
 	return cmdline, panicAdded, nil
 }
 
-// WithPanic adds panic=10 to the kernel's own words of cmdline, those
+// withPanic adds panic=10 to the kernel's own words of cmdline, those
 // before a standalone "--" (the words after it are init's), unless one of
 // them sets panic= (panic=0 included: the operator's choice).
-func WithPanic(cmdline string) (string, bool) {
+func withPanic(cmdline string) (string, bool) {
 	words := config.Split(cmdline)
 	if i := slices.Index(words, "--"); i >= 0 {
 		words = words[:i]
@@ -182,15 +187,21 @@ func WithPanic(cmdline string) (string, bool) {
 	return strings.TrimSpace(strings.TrimRight(cmdline[:at], " ") + " panic=10 " + cmdline[at:]), true
 }
 
-// Explain gives the meaning of kexec_file_load's errno (kexec_file_load(2)).
-func Explain(err error) string {
-	if m, ok := meanings[errno(err)]; ok {
-		return m
+// explain names the syscall that failed and the meaning of its errno
+// from its man page; nil stays nil.
+func explain(syscall, kernel string, err error, meanings map[error]string) error {
+	if err == nil {
+		return nil
 	}
-	return "unexpected error"
+	m, ok := meanings[errno(err)]
+	if !ok {
+		m = "unexpected error"
+	}
+	return fmt.Errorf("%s %s: %w (%s)", syscall, kernel, errno(err), m)
 }
 
-var meanings = map[error]string{
+// fileLoadMeanings are kexec_file_load's errnos (kexec_file_load(2)).
+var fileLoadMeanings = map[error]string{
 	unix.ENOEXEC:      "not a bootable kernel image, or truncated",
 	unix.EINVAL:       "bad command line or empty file",
 	unix.EPERM:        "not permitted: kernel lockdown, missing CAP_SYS_BOOT or a user namespace",
@@ -198,6 +209,16 @@ var meanings = map[error]string{
 	unix.ENOSYS:       "kernel built without CONFIG_KEXEC_FILE",
 	unix.EBUSY:        "another kexec load is in progress",
 	unix.ENOMEM:       "not enough memory to stage the kernel",
+}
+
+// loadMeanings are kexec_load's errnos (kexec_load(2)); ENOEXEC comes
+// from u-root's parser of the arm64 Image header.
+var loadMeanings = map[error]string{
+	unix.ENOEXEC: "not a bootable arm64 Image, or truncated",
+	unix.EINVAL:  "bad segments: the kernel or initrd does not fit the memory map",
+	unix.EPERM:   "not permitted: kernel lockdown, kernel.kexec_load_disabled, missing CAP_SYS_BOOT or a user namespace",
+	unix.EBUSY:   "another kexec load is in progress, or a crash kernel is loaded",
+	unix.ENOMEM:  "not enough memory to stage the kernel",
 }
 
 func errno(err error) error {

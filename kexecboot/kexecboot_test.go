@@ -12,13 +12,13 @@ import (
 	"syscall"
 	"testing"
 
-	"github.com/stageinit/stageinit/machine"
+	"github.com/stageinit/stageinit/machine/machinetest"
 	"golang.org/x/sys/unix"
 )
 
-// fake is a machine whose kexec_file_load returns ret.
-func fake(ret error) *machine.Fake {
-	return &machine.Fake{Fail: map[string]error{"kexec": ret}}
+// fake is a machine whose kexec_file_load and kexec_load return ret.
+func fake(ret error) *machinetest.Fake {
+	return &machinetest.Fake{Fail: map[string]error{"kexec": ret}}
 }
 
 func layout(t *testing.T, files map[string]string) Paths {
@@ -151,9 +151,9 @@ func TestWithPanic(t *testing.T) {
 		{"a --x b", "a --x b panic=10", true},
 		{"a b --", "a b panic=10 --", true},
 	} {
-		got, added := WithPanic(tc.in)
+		got, added := withPanic(tc.in)
 		if got != tc.want || added != tc.added {
-			t.Errorf("WithPanic(%q) = %q, %v; want %q, %v", tc.in, got, added, tc.want, tc.added)
+			t.Errorf("withPanic(%q) = %q, %v; want %q, %v", tc.in, got, added, tc.want, tc.added)
 		}
 	}
 }
@@ -198,7 +198,7 @@ func TestDecompress(t *testing.T) {
 		p := filepath.Join(t.TempDir(), "kernel")
 		os.WriteFile(p, tc.file, 0o644)
 		f, _ := os.Open(p)
-		out, err := Decompress(f)
+		out, err := decompress(f)
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) || !errors.Is(err, unix.ENOEXEC) {
 				t.Errorf("%s: error %v, want %q and ENOEXEC", tc.name, err, tc.err)
@@ -228,5 +228,29 @@ func TestLoadCompressed(t *testing.T) {
 	}
 	if calls := m.Calls(); len(calls) != 1 || !strings.Contains(calls[0], p.Kernel+" (decompressed)") {
 		t.Errorf("calls %q", calls)
+	}
+}
+
+// TestLoadFallback: where kexec_file_load is ENOSYS (Debian's arm64
+// kernels), kexec_load is tried, and its failure is named and explained as
+// kexec_load's; where neither exists, the error is kexec_file_load's.
+func TestLoadFallback(t *testing.T) {
+	p := layout(t, map[string]string{"kernel": "K", "proc_cmdline": "x"})
+	m := &machinetest.Fake{Fail: map[string]error{"kexec ": unix.ENOSYS, "kexec_load": unix.EPERM}}
+	_, err := Load(m, p)
+	if err == nil || !strings.HasPrefix(err.Error(), "kexec_load "+p.Kernel+": operation not permitted (") ||
+		!strings.Contains(err.Error(), "kexec_load_disabled") || !errors.Is(err, unix.EPERM) {
+		t.Errorf("kexec_load failure reported as %v", err)
+	}
+	if calls := m.Calls(); len(calls) != 2 || !strings.HasPrefix(calls[1], "kexec_load ") {
+		t.Errorf("calls %q, want kexec_file_load then kexec_load", calls)
+	}
+	m = &machinetest.Fake{Fail: map[string]error{"kexec ": unix.ENOSYS}}
+	if _, err := Load(m, p); err != nil {
+		t.Errorf("kexec_load that worked: %v", err)
+	}
+	m = &machinetest.Fake{Fail: map[string]error{"kexec": unix.ENOSYS}}
+	if _, err := Load(m, p); err == nil || !strings.Contains(err.Error(), "kexec_file_load "+p.Kernel) || !strings.Contains(err.Error(), "CONFIG_KEXEC_FILE") {
+		t.Errorf("no loader at all reported as %v", err)
 	}
 }

@@ -1,19 +1,21 @@
 package kmsg
 
-import "runtime/debug"
+import (
+	"runtime/debug"
+	"time"
+)
 
-// Crash is called with the panic value and stack of any of init's
-// goroutines that panicked (cmd/init logs it at crit and, as pid 1, turns
-// it into a cold reboot). Nil means re-panic.
-var Crash func(v any, stack []byte)
+// An Ender ends the process after a panic that Guard recovered: init
+// exits, or as pid 1 (which must not exit) reboots.
+type Ender interface{ End() }
 
-// Guard recovers a panic in the goroutine it is deferred in and hands it to
-// Crash. Use it as `defer kmsg.Guard()` at the top of every goroutine.
-func Guard() {
+// Guard recovers a panic in the goroutine it is deferred in, logs it at
+// crit with the stack, flushes and ends the process with the logger's
+// Ender. Use it as `defer log.Guard()` at the top of every goroutine.
+func (l *Logger) Guard() {
 	if v := recover(); v != nil {
-		if Crash == nil {
-			panic(v)
-		}
-		Crash(v, debug.Stack())
+		l.Critf("panic: %v\n%s", v, debug.Stack())
+		l.Flush(2 * time.Second)
+		l.end.End()
 	}
 }

@@ -2,23 +2,37 @@ package kmsg
 
 import (
 	"strings"
+	"sync"
 	"testing"
 )
 
+type ender chan struct{}
+
+func (e ender) End() { close(e) }
+
+type buffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (b *buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
 func TestGuard(t *testing.T) {
-	got := make(chan string, 1)
-	Crash = func(v any, stack []byte) {
-		if !strings.Contains(string(stack), "TestGuard") {
-			t.Errorf("stack lacks the panicking goroutine:\n%s", stack)
-		}
-		got <- v.(string)
-	}
-	defer func() { Crash = nil }()
+	var out buffer
+	end := make(ender)
+	log := NewLogger(&out, false, end)
 	go func() {
-		defer Guard()
+		defer log.Guard()
 		panic("boom")
 	}()
-	if v := <-got; v != "boom" {
-		t.Errorf("Crash got %q", v)
+	<-end
+	out.mu.Lock()
+	defer out.mu.Unlock()
+	if s := out.b.String(); !strings.Contains(s, "CRIT: panic: boom") || !strings.Contains(s, "TestGuard") {
+		t.Errorf("log lacks the panic and the panicking goroutine's stack:\n%s", s)
 	}
 }

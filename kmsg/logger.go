@@ -20,6 +20,7 @@ import (
 type Logger struct {
 	Verbose bool // log Debug lines too
 
+	end     Ender
 	mu      sync.Mutex
 	w       io.Writer
 	kmsg    bool
@@ -35,11 +36,11 @@ type entry struct {
 	flushed chan struct{}
 }
 
-// NewLogger makes a logger writing to w; kmsgStyle selects kmsg records.
-// Its writer goroutine starts with the first line (a supervisor that has
-// nothing to say starts none).
-func NewLogger(w io.Writer, kmsgStyle bool) *Logger {
-	return &Logger{w: w, kmsg: kmsgStyle, q: make(chan entry, 1024)}
+// NewLogger makes a logger writing to w; kmsgStyle selects kmsg records;
+// end ends the process after a panic (Guard). Its writer goroutine starts
+// with the first line (a supervisor that has nothing to say starts none).
+func NewLogger(w io.Writer, kmsgStyle bool, end Ender) *Logger {
+	return &Logger{w: w, kmsg: kmsgStyle, end: end, q: make(chan entry, 1024)}
 }
 
 // SetOutput switches the destination, e.g. to /dev/kmsg once /dev is mounted.
@@ -84,7 +85,7 @@ func (l *Logger) format(level int, msg string) []byte {
 }
 
 func (l *Logger) loop() {
-	defer Guard()
+	defer l.Guard()
 	for e := range l.q {
 		if e.flushed != nil {
 			close(e.flushed)

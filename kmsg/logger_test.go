@@ -13,7 +13,7 @@ import (
 // text lines with mini-init-asm's level words; debug only when verbose.
 func TestLoggerOutputs(t *testing.T) {
 	rec := &recorder{}
-	l := NewLogger(rec, true)
+	l := NewLogger(rec, true, nil)
 	l.Infof("starting %d", 1)
 	l.Debugf("not shown")
 	l.Errf("two\nlines")
@@ -38,7 +38,7 @@ func TestLoggerOutputs(t *testing.T) {
 // do not fit are counted and the count comes with the next line.
 func TestLoggerQueueFull(t *testing.T) {
 	w := &stuck{entered: make(chan struct{}, 1), release: make(chan struct{})}
-	l := NewLogger(w, false)
+	l := NewLogger(w, false, nil)
 	l.Infof("first") // taken by the writer goroutine, which then hangs
 	<-w.entered
 	done := make(chan struct{})
@@ -71,7 +71,7 @@ func TestLoggerQueueFull(t *testing.T) {
 func TestLoggerFlushDeadline(t *testing.T) {
 	w := &stuck{entered: make(chan struct{}, 1), release: make(chan struct{})}
 	defer close(w.release)
-	l := NewLogger(w, false)
+	l := NewLogger(w, false, nil)
 	l.Infof("x")
 	<-w.entered
 	begin := time.Now()

@@ -7,7 +7,6 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // maxPending bounds the bytes of one unfinished line kept in memory; longer
@@ -23,6 +22,7 @@ type Relay struct {
 	w         io.Writer
 	kmsgStyle bool
 	name      string
+	log       *Logger // for Guard
 
 	mu      sync.Mutex
 	tag     string
@@ -38,8 +38,8 @@ type Relay struct {
 }
 
 // NewRelay relays r to w once Start names the stage's pid.
-func NewRelay(r *os.File, w io.Writer, kmsgStyle bool, name string) *Relay {
-	rl := &Relay{r: r, w: w, kmsgStyle: kmsgStyle, name: name,
+func NewRelay(r *os.File, w io.Writer, kmsgStyle bool, name string, log *Logger) *Relay {
+	rl := &Relay{r: r, w: w, kmsgStyle: kmsgStyle, name: name, log: log,
 		started: make(chan struct{}), done: make(chan struct{})}
 	go rl.loop()
 	return rl
@@ -55,7 +55,7 @@ func (rl *Relay) Start(pid int) {
 }
 
 func (rl *Relay) loop() {
-	defer Guard()
+	defer rl.log.Guard()
 	defer close(rl.done)
 	<-rl.started
 	buf := make([]byte, 64<<10)
@@ -121,24 +121,16 @@ func (rl *Relay) flushLocked() {
 // It does not wait for the relay, which may be busy writing.
 func (rl *Relay) Flush() {
 	go func() {
-		defer Guard()
+		defer rl.log.Guard()
 		rl.mu.Lock()
 		rl.flushLocked()
 		rl.mu.Unlock()
 	}()
 }
 
-// Wait waits up to d for the pipe's end of file (every writer gone). It
-// returns false when a grandchild still holds the pipe open; the relay then
-// keeps running on its own.
-func (rl *Relay) Wait(d time.Duration) bool {
-	select {
-	case <-rl.done:
-		return true
-	case <-time.After(d):
-		return false
-	}
-}
+// Done is closed at the pipe's end of file (every writer gone); a
+// grandchild that still holds the pipe open keeps the relay running.
+func (rl *Relay) Done() <-chan struct{} { return rl.done }
 
 // Dropped returns and resets the number of lines the kernel refused.
 func (rl *Relay) Dropped() uint64 { return rl.dropped.Swap(0) }

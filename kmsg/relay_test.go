@@ -1,6 +1,7 @@
 package kmsg
 
 import (
+	"io"
 	"os"
 	"strings"
 	"sync"
@@ -33,13 +34,13 @@ func TestRelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := &recorder{}
-	rl := NewRelay(pr, rec, true, "boot")
+	rl := NewRelay(pr, rec, true, "boot", NewLogger(io.Discard, false, nil))
 	rl.Start(42)
 	long := strings.Repeat("x", 200<<10) // longer than maxPending
 	pw.WriteString("one\n<3>two\ntw")
 	pw.WriteString("o and a half\n" + long + "\nlast without newline")
 	pw.Close()
-	if !rl.Wait(5 * time.Second) {
+	if !wait(rl, 5*time.Second) {
 		t.Fatal("relay did not see EOF")
 	}
 	recs := rec.all()
@@ -69,12 +70,12 @@ func TestRelayFlushWhileHeldOpen(t *testing.T) {
 	}
 	defer pw.Close() // a "grandchild" keeps the pipe open
 	rec := &recorder{}
-	rl := NewRelay(pr, rec, false, "reboot")
+	rl := NewRelay(pr, rec, false, "reboot", NewLogger(io.Discard, false, nil))
 	rl.Start(9)
 	pw.WriteString("partial")
 	time.Sleep(50 * time.Millisecond)
 	rl.Flush()
-	if rl.Wait(100 * time.Millisecond) {
+	if wait(rl, 100*time.Millisecond) {
 		t.Fatal("relay saw EOF while the pipe is still open")
 	}
 	for i := 0; i < 100 && len(rec.all()) == 0; i++ {
@@ -82,5 +83,14 @@ func TestRelayFlushWhileHeldOpen(t *testing.T) {
 	}
 	if got := rec.all(); len(got) != 1 || got[0] != "reboot[9]: partial\n" {
 		t.Errorf("records %q", got)
+	}
+}
+
+func wait(rl *Relay, d time.Duration) bool {
+	select {
+	case <-rl.Done():
+		return true
+	case <-time.After(d):
+		return false
 	}
 }

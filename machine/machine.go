@@ -1,10 +1,11 @@
 // Package machine is stageinit's one seam to the system calls that change
-// the machine: kill(2), mount(2), sync(2), reboot(2) and
-// kexec_file_load(2). Init uses Real; tests use a Fake, which records.
+// the machine: fork/exec of a stage, kill(2), wait(2) without reaping,
+// mount(2), sync(2), reboot(2), kexec_file_load(2) and kexec_load(2),
+// the hardware watchdog's ioctls, and writes to cgroup and sysctl files.
+// Init uses Real; tests use machinetest.Fake, which records.
 package machine
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -12,23 +13,50 @@ import (
 	"time"
 
 	"github.com/u-root/u-root/pkg/boot/kexec"
+	"github.com/u-root/u-root/pkg/watchdog"
 	"golang.org/x/sys/unix"
 )
 
 // Machine is everything init may do to the machine it runs on.
 type Machine interface {
+	// Spawn is fork(2) and execve(2) of path (syscall.ForkExec).
+	Spawn(path string, argv []string, attr *syscall.ProcAttr) (pid int, err error)
 	Kill(pid int, sig syscall.Signal) error
+	// Children reports whether the caller has a child, running or a
+	// zombie (waitid(2) WNOHANG|WNOWAIT: nothing is reaped).
+	Children() bool
 	Mount(source, target, fstype string, flags uintptr, data string) error
 	Sync()
 	// Reboot is reboot(2) with a LINUX_REBOOT_CMD_* command; on success
-	// it does not return.
+	// it does not return, except for LINUX_REBOOT_CMD_CAD_OFF.
 	Reboot(cmd int) error
-	// KexecLoad is kexec_file_load(2); a nil initrd loads none.
+	// KexecFileLoad is kexec_file_load(2); a nil initrd loads none.
+	KexecFileLoad(kernel, initrd *os.File, cmdline string) error
+	// KexecLoad is kexec_load(2), where init lays the segments out itself
+	// (arm64 Images); ENOSYS elsewhere.
 	KexecLoad(kernel, initrd *os.File, cmdline string) error
+	// WriteFile writes data to an existing file (a cgroup or sysctl
+	// file: never created, cgroupfs refuses O_CREAT).
+	WriteFile(path, data string) error
+	OpenWatchdog(dev string) (Watchdog, error)
+}
+
+// Watchdog is an open hardware watchdog device (the kernel's
+// Documentation/watchdog/watchdog-api.rst).
+type Watchdog interface {
+	KeepAlive() error
+	SetTimeout(secs int) error // WDIOC_SETTIMEOUT
+	Timeout() (time.Duration, error)
+	Close() error      // it keeps counting
+	MagicClose() error // "V", then close: it stops
 }
 
 // Real is the machine itself.
 type Real struct{}
+
+func (Real) Spawn(path string, argv []string, attr *syscall.ProcAttr) (int, error) {
+	return syscall.ForkExec(path, argv, attr)
+}
 
 // Kill is kill(2). kill(-1, sig) reaches every process the caller may
 // signal, so Real refuses it outside pid 1 (of any pid namespace).
@@ -39,26 +67,54 @@ func (Real) Kill(pid int, sig syscall.Signal) error {
 	return unix.Kill(pid, sig)
 }
 
-// Mount is mount(2).
+func (Real) Children() bool {
+	var info unix.Siginfo
+	return unix.Waitid(unix.P_ALL, 0, &info, unix.WEXITED|unix.WNOHANG|unix.WNOWAIT, nil) != unix.ECHILD
+}
+
 func (Real) Mount(source, target, fstype string, flags uintptr, data string) error {
 	return unix.Mount(source, target, fstype, flags, data)
 }
 
-// Sync is sync(2).
 func (Real) Sync() { unix.Sync() }
 
-// KexecLoad is kexec_file_load(2), KEXEC_FILE_NO_INITRAMFS without initrd.
-// A kernel built without it (ENOSYS; Debian's arm64 kernels are) gets the
-// older kexec_load(2) where init can lay the segments out itself (arm64).
+func (Real) KexecFileLoad(kernel, initrd *os.File, cmdline string) error {
+	return kexec.FileLoad(kernel, initrd, cmdline)
+}
+
 func (Real) KexecLoad(kernel, initrd *os.File, cmdline string) error {
-	err := kexec.FileLoad(kernel, initrd, cmdline)
-	if errors.Is(err, unix.ENOSYS) && kexecLoad != nil {
-		if err := kexecLoad(kernel, initrd, cmdline); err != nil {
-			return fmt.Errorf("kexec_file_load: ENOSYS; kexec_load: %w", err)
-		}
-		return nil
+	return kexecLoad(kernel, initrd, cmdline)
+}
+
+func (Real) WriteFile(path, data string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
 	}
 	return err
+}
+
+func (Real) OpenWatchdog(dev string) (Watchdog, error) {
+	w, err := watchdog.Open(dev)
+	if err != nil {
+		return nil, err
+	}
+	return realWatchdog{w}, nil
+}
+
+type realWatchdog struct{ *watchdog.Watchdog }
+
+// SetTimeout is WDIOC_SETTIMEOUT with an int of seconds. (u-root's
+// SetTimeout hands the kernel a time.Duration, nanoseconds, instead.)
+func (w realWatchdog) SetTimeout(secs int) error {
+	if err := unix.IoctlSetPointerInt(int(w.Fd()), unix.WDIOC_SETTIMEOUT, secs); err != nil {
+		return fmt.Errorf("ioctl WDIOC_SETTIMEOUT %d: %w", secs, err)
+	}
+	return nil
 }
 
 // Reboot is reboot(2). After a poweroff or halt the kernel ends the
@@ -70,24 +126,25 @@ func (Real) Reboot(cmd int) error {
 	}
 	arg := fmt.Sprintf("%s%#x", helperFlag, uint32(cmd))
 	if _, err := syscall.ForkExec("/proc/self/exe", []string{"init", arg}, &syscall.ProcAttr{Files: []uintptr{0, 1, 2}}); err != nil {
-		return fmt.Errorf("fork the reboot helper: %w", err)
+		return fmt.Errorf("fork the poweroff helper: %w", err)
 	}
 	time.Sleep(30 * time.Second) // the helper ends the machine
 	return fmt.Errorf("reboot %#x: machine still running 30 s later", uint32(cmd))
 }
 
-const helperFlag = "--stageinit-reboot-helper="
+const helperFlag = "--stageinit-poweroff-helper="
 
-// Helper is the child that Reboot forks in pid 1: when args ask for it,
-// it calls reboot(2) and exits; otherwise it returns at once. It refuses
-// unless its parent is pid 1 running the same binary.
+// Helper is the child that Reboot forks in pid 1 for a poweroff or a
+// halt: when args ask for it, it calls reboot(2) and exits; otherwise it
+// returns at once. It refuses unless its parent is pid 1 running the same
+// binary.
 func Helper(args []string) {
 	if len(args) != 2 || len(args[1]) <= len(helperFlag) || args[1][:len(helperFlag)] != helperFlag {
 		return
 	}
 	cmd, err := strconv.ParseUint(args[1][len(helperFlag):], 0, 32) // not fmt.Sscanf: 80 KB of binary
 	if err != nil || os.Getppid() != 1 || !sameFile("/proc/self/exe", "/proc/1/exe") {
-		fmt.Fprintln(os.Stderr, "init: the reboot helper only runs as a child of pid 1")
+		fmt.Fprintln(os.Stderr, "init: the poweroff helper only runs as a child of pid 1")
 		os.Exit(2)
 	}
 	unix.Sync()

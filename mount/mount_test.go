@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/stageinit/stageinit/machine"
+	"github.com/stageinit/stageinit/machine/machinetest"
 	"golang.org/x/sys/unix"
 )
 
@@ -33,7 +33,7 @@ func TestApply(t *testing.T) {
 		{"none", "/proc", "proc", unix.MS_NOSUID, ""}, // the host's: already a mount point
 		{"none", dir + "/sys/fs/cgroup", "cgroup2", unix.MS_NOSUID, ""},
 	}
-	m := &machine.Fake{Fail: map[string]error{"mount devtmpfs": unix.EPERM}}
+	m := &machinetest.Fake{Fail: map[string]error{"mount devtmpfs": unix.EPERM}}
 	done, failed := Apply(table, m)
 	calls := m.Calls()
 	if want := []string{"mount  /", "mount devtmpfs " + dir + "/dev", "mount cgroup2 " + dir + "/sys/fs/cgroup"}; !reflect.DeepEqual(calls, want) {

@@ -1,11 +1,9 @@
 package stages
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,19 +29,6 @@ type Cgroups struct {
 	Root    string // /sys/fs/cgroup
 	PidsMax int    // pids.max of each stage cgroup; 0 leaves "max"
 	M       machine.Machine
-	made    []string
-}
-
-// Made returns the cgroups of every stage started so far (for teardown).
-func (c *Cgroups) Made() []*Cgroup {
-	if c == nil {
-		return nil
-	}
-	var gs []*Cgroup
-	for _, p := range c.made {
-		gs = append(gs, &Cgroup{Path: p, m: c.M, fd: -1})
-	}
-	return gs
 }
 
 // Check reports whether Root is a cgroup2 mount (statfs(2) magic) and
@@ -58,7 +43,7 @@ func (c *Cgroups) Check() (warnings []string, err error) {
 		return nil, fmt.Errorf("statfs %s: not a cgroup2 mount: %w", c.Root, unix.ENODEV)
 	}
 	for _, ctl := range []string{"pids", "memory"} {
-		if err := write(filepath.Join(c.Root, "cgroup.subtree_control"), "+"+ctl); err != nil {
+		if err := c.M.WriteFile(filepath.Join(c.Root, "cgroup.subtree_control"), "+"+ctl); err != nil {
 			warnings = append(warnings, fmt.Sprintf("enable the %s controller in %s: %v", ctl, c.Root, err))
 		}
 	}
@@ -81,12 +66,9 @@ func (c *Cgroups) Stage(name string) (*Cgroup, error) {
 		return nil, fmt.Errorf("mkdir %s: %w", p, err)
 	}
 	if c.PidsMax > 0 {
-		if err := write(filepath.Join(p, "pids.max"), strconv.Itoa(c.PidsMax)); err != nil {
+		if err := c.M.WriteFile(filepath.Join(p, "pids.max"), strconv.Itoa(c.PidsMax)); err != nil {
 			return nil, fmt.Errorf("write %s/pids.max %d: %w", p, c.PidsMax, err)
 		}
-	}
-	if !slices.Contains(c.made, p) {
-		c.made = append(c.made, p)
 	}
 	fd, err := unix.Open(p, unix.O_DIRECTORY|unix.O_RDONLY|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -97,20 +79,6 @@ func (c *Cgroups) Stage(name string) (*Cgroup, error) {
 	return cg, nil
 }
 
-// write writes an existing cgroup file (never creating one: cgroupfs
-// answers EACCES to O_CREAT).
-func write(path, s string) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0)
-	if err != nil {
-		return err
-	}
-	_, err = f.WriteString(s)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
-}
-
 // Close releases the directory fd.
 func (g *Cgroup) Close() {
 	if g != nil {
@@ -118,8 +86,8 @@ func (g *Cgroup) Close() {
 	}
 }
 
-// Signal sends sig to every process in the cgroup.
-func (g *Cgroup) Signal(sig syscall.Signal) {
+// signal sends sig to every process in the cgroup.
+func (g *Cgroup) signal(sig syscall.Signal) {
 	if g != nil {
 		for _, pid := range pids(filepath.Join(g.Path, "cgroup.procs")) {
 			g.m.Kill(pid, sig)
@@ -127,13 +95,13 @@ func (g *Cgroup) Signal(sig syscall.Signal) {
 	}
 }
 
-// Kill kills everything in the cgroup: cgroup.kill (Linux 5.14+), or else
+// kill kills everything in the cgroup: cgroup.kill (Linux 5.14+), or else
 // SIGKILL to every pid in cgroup.procs until it is empty.
-func (g *Cgroup) Kill() error {
+func (g *Cgroup) kill() error {
 	if g == nil {
 		return nil
 	}
-	err := write(filepath.Join(g.Path, "cgroup.kill"), "1")
+	err := g.m.WriteFile(filepath.Join(g.Path, "cgroup.kill"), "1")
 	for i := 0; err != nil && i < 100; i++ {
 		left := pids(filepath.Join(g.Path, "cgroup.procs"))
 		if len(left) == 0 {
@@ -160,30 +128,6 @@ func pids(path string) []int {
 		}
 	}
 	return l
-}
-
-// WaitEmpty waits until cgroup.events says "populated 0", or d passes. The
-// file is watched with poll(2) (it signals POLLPRI on change), not polled.
-func (g *Cgroup) WaitEmpty(d time.Duration) bool {
-	deadline := time.Now().Add(d)
-	fd, err := unix.Open(filepath.Join(g.Path, "cgroup.events"), unix.O_RDONLY|unix.O_CLOEXEC, 0)
-	if err != nil {
-		return false
-	}
-	defer unix.Close(fd)
-	buf := make([]byte, 256)
-	for {
-		n, _ := unix.Pread(fd, buf, 0)
-		if !bytes.Contains(buf[:n], []byte("populated 1")) {
-			return true
-		}
-		left := time.Until(deadline)
-		if left <= 0 {
-			return false
-		}
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLPRI}}
-		unix.Poll(fds, int(left/time.Millisecond)+1)
-	}
 }
 
 // Stats returns the CPU time used since Stage made the cgroup and the peak

@@ -10,66 +10,59 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stageinit/stageinit/config"
 	"github.com/stageinit/stageinit/kmsg"
+	"github.com/stageinit/stageinit/machine"
 	"golang.org/x/sys/unix"
 )
 
 // TestReaperRace starts 10,000 short children, each leaving an orphan
-// behind, while a WNOHANG loop (Reap) collects everything. Every child's
-// status must reach its own waiter and no zombie may remain.
+// behind, with Reap (blocking wait4, no SIGCHLD) started before any child
+// exists, so that the first spawn has to kick it. Every child's status
+// must reach its own waiter and no zombie may remain. Reap never returns
+// and reaps every child of the process, so it runs in a child test
+// process of its own.
 func TestReaperRace(t *testing.T) {
-	var orphans sync.Map
-	r := &Reaper{Orphan: func(st Status) { orphans.Store(st.Pid, st) }}
-	stop := make(chan struct{})
-	var loop sync.WaitGroup
-	loop.Add(1)
-	go func() { // sweep as fast as possible
-		defer loop.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			default:
-				r.Reap()
-				time.Sleep(100 * time.Microsecond)
-			}
-		}
-	}()
-	race(t, r, &orphans)
-	close(stop)
-	loop.Wait()
-}
-
-// TestReaperRunRace is the same race with init's own loop, Reaper.Run
-// (blocking wait4, no SIGCHLD), started before any child exists so the
-// first Start has to wake it. Run never returns and reaps every child of
-// the process, so it runs in a child test process of its own.
-func TestReaperRunRace(t *testing.T) {
 	if os.Getenv("STAGES_RUN_RACE") == "1" {
-		idleWake = time.Hour // a lost kick hangs the test instead of costing a second
-		var orphans sync.Map
-		r := &Reaper{Orphan: func(st Status) { orphans.Store(st.Pid, st) }}
-		go r.Run()
-		race(t, r, &orphans)
+		race(t)
 		return
 	}
-	args := []string{"-test.run=^TestReaperRunRace$", "-test.v", "-test.timeout=5m"}
+	args := []string{"-test.run=^TestReaperRace$", "-test.v", "-test.timeout=5m"}
 	if testing.Short() {
 		args = append(args, "-test.short")
 	}
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(os.Environ(), "STAGES_RUN_RACE=1")
 	out, err := cmd.CombinedOutput()
-	if err != nil || !strings.Contains(string(out), "--- PASS: TestReaperRunRace") {
-		t.Fatalf("race under Reaper.Run: %v\n%s", err, out)
+	if err != nil || !strings.Contains(string(out), "--- PASS: TestReaperRace") {
+		t.Fatalf("race under Reap: %v\n%s", err, out)
 	}
 	t.Logf("%s", strings.TrimSpace(string(out)))
 }
 
-// race starts n children through r (each exits with its own code and
-// leaves an orphan), checks every status, then that nothing is left.
-func race(t *testing.T, r *Reaper, orphans *sync.Map) {
+// waiters hands the reaped statuses to whoever waits for their pid, as
+// the event loop does, from the one goroutine that reads Reap's channel.
+type waiters struct {
+	mu      sync.Mutex
+	got     map[int]Status
+	orphans int
+	cond    *sync.Cond
+}
+
+func (w *waiters) wait(pid int) Status {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for {
+		if st, ok := w.got[pid]; ok {
+			delete(w.got, pid)
+			return st
+		}
+		w.cond.Wait()
+	}
+}
+
+// race starts n children (each exits with its own code and leaves an
+// orphan), checks every status, then that nothing is left.
+func race(t *testing.T) {
 	n := 10000
 	if testing.Short() {
 		n = 500
@@ -77,38 +70,50 @@ func race(t *testing.T, r *Reaper, orphans *sync.Map) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		t.Fatalf("prctl: %v", err)
 	}
-	defer unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
+	out, kick := make(chan Status, 64), make(chan struct{}, 1)
+	go Reap(out, kick)
+	w := &waiters{got: map[int]Status{}}
+	w.cond = sync.NewCond(&w.mu)
+	go func() {
+		for st := range out {
+			w.mu.Lock()
+			w.got[st.Pid] = st
+			w.orphans++
+			w.cond.Broadcast()
+			w.mu.Unlock()
+		}
+	}()
 	devnull, _ := os.Open(os.DevNull)
 	defer devnull.Close()
 	fd := devnull.Fd()
 	var wg sync.WaitGroup
 	errs := make(chan string, n)
-	for w := 0; w < 8; w++ {
+	for g := 0; g < 8; g++ {
 		wg.Add(1)
-		go func(w int) {
+		go func(g int) {
 			defer wg.Done()
-			for i := w; i < n; i += 8 {
+			for i := g; i < n; i += 8 {
 				code := i % 256
 				s := Spec{Name: "race", Argv: []string{"/bin/sh", "-c", "(exit 7) & exit " + strconv.Itoa(code)},
 					Files: [3]uintptr{fd, fd, fd}}
-				pid, ch, err := r.Start(func() (int, error) { return spawn(s) })
+				pid, err := spawn(machine.Real{}, s)
 				if err != nil {
 					errs <- err.Error()
 					continue
 				}
-				st := <-ch
-				if st.Pid != pid || st.WS.ExitStatus() != code || st.WS.Signaled() {
+				select {
+				case kick <- struct{}{}:
+				default:
+				}
+				if st := w.wait(pid); st.Pid != pid || st.WS.ExitStatus() != code || st.WS.Signaled() {
 					errs <- fmt.Sprintf("child %d: got pid %d status %v, want exit %d", pid, st.Pid, st.WS, code)
 				}
 			}
-		}(w)
+		}(g)
 	}
 	wg.Wait()
 	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, none := r.Reap(); none {
-			break
-		}
+	for (machine.Real{}).Children() {
 		if time.Now().After(deadline) {
 			t.Fatalf("children left after 10 s: %s", zombies())
 		}
@@ -118,9 +123,9 @@ func race(t *testing.T, r *Reaper, orphans *sync.Map) {
 	for e := range errs {
 		t.Error(e)
 	}
-	count := 0
-	orphans.Range(func(_, v any) bool { count++; return true })
-	t.Logf("%d children, %d orphans reaped", n, count)
+	w.mu.Lock()
+	t.Logf("%d children and %d orphans reaped", n, w.orphans-n)
+	w.mu.Unlock()
 	if z := zombies(); z != "" {
 		t.Errorf("zombies left: %s", z)
 	}
@@ -174,7 +179,7 @@ func TestExitCode(t *testing.T) {
 		}
 		return p
 	}
-	log := kmsg.NewLogger(os.Stderr, false)
+	log := kmsg.NewLogger(os.Stderr, false, nil)
 	for _, tc := range []struct {
 		name string
 		path string
@@ -188,10 +193,10 @@ func TestExitCode(t *testing.T) {
 		{"bad interpreter", write("badint", "#!/nonexistent\n", 0o755), 126},
 		{"empty", write("empty", "", 0o755), 126},
 	} {
-		r := &Runner{Reaper: &Reaper{}, Log: log, EP: config.EP{ExitBase: 128}}
-		res := r.Run(Spec{Name: tc.name, Argv: []string{tc.path}, Files: [3]uintptr{0, 1, 2}})
-		if res.Err == nil || res.Code(128) != tc.want {
-			t.Errorf("%s: code %d err %v, want %d", tc.name, res.Code(128), res.Err, tc.want)
+		r := &Run{Spec: Spec{Name: tc.name, Argv: []string{tc.path}, Files: [3]uintptr{0, 1, 2}}, M: machine.Real{}, Log: log}
+		r.Start()
+		if r.Err == nil || !r.Ended() || r.Code(128) != tc.want {
+			t.Errorf("%s: code %d err %v, want %d", tc.name, r.Code(128), r.Err, tc.want)
 		}
 	}
 }

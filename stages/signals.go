@@ -5,23 +5,23 @@ import (
 	"os/signal"
 	"slices"
 	"syscall"
-
-	"github.com/stageinit/stageinit/kmsg"
 )
 
 // Action is what init does with a signal it receives.
 type Action int
 
+// The requests are ordered by strength: the strongest of a round wins.
 const (
 	Forward         Action = iota + 1 // as is, to the running stage's group
-	Stop                              // forward, then stop the run (Runner.Stop)
-	RebootRequest                     // machine: stop the stage with TERM and CONT, then reboot
+	Stop                              // forward, then stop the run (Run.Stop)
+	RestartRequest                    // machine: stop the stage with TERM and CONT, run /etc/reboot, go on
 	HaltRequest                       // machine: the same, then halt
-	PoweroffRequest                   // machine: the same, then power off (the strongest)
+	PoweroffRequest                   // machine: the same, then power off
 )
 
-// Shutdown is INIT_SHUTDOWN for /etc/reboot: what the strongest request of
-// the round asked for, "reboot" when there was none.
+// Shutdown is INIT_SHUTDOWN for /etc/reboot: "poweroff" or "halt" when
+// asked for, else "reboot": the machine goes on (a soft restart, a kexec
+// or a cold reboot, as the control files say).
 func (a Action) Shutdown() string {
 	switch a {
 	case HaltRequest:
@@ -45,13 +45,13 @@ func SupervisorTable(extras []syscall.Signal) Table {
 	return t
 }
 
-// MachineTable is pid 1's: TERM and INT (Ctrl-Alt-Del) ask for a reboot,
+// MachineTable is pid 1's: TERM and INT (Ctrl-Alt-Del) ask for a restart,
 // USR2 and PWR for a poweroff, USR1 for a halt; HUP, QUIT, WINCH and
 // EP_SIGNALS are forwarded. Requests win over EP_SIGNALS.
 func MachineTable(extras []syscall.Signal) Table {
 	t := table(Forward, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGWINCH)
 	t.set(Forward, extras...)
-	t.set(RebootRequest, syscall.SIGTERM, syscall.SIGINT)
+	t.set(RestartRequest, syscall.SIGTERM, syscall.SIGINT)
 	t.set(PoweroffRequest, syscall.SIGUSR2, syscall.SIGPWR)
 	t.set(HaltRequest, syscall.SIGUSR1)
 	return t
@@ -63,89 +63,32 @@ func table(a Action, sigs ...syscall.Signal) Table {
 	return t
 }
 
-// set maps sigs to a (SIGCHLD and SIGURG never arrive: see Notify).
 func (t Table) set(a Action, sigs ...syscall.Signal) {
 	for _, s := range sigs {
 		t[s] = a
 	}
 }
 
-// Handle is the signal loop of every mode, for the life of the process:
-// it receives each signal, looks it up in t and acts on the running stage.
-func (r *Runner) Handle(sigs <-chan os.Signal, t Table) {
-	defer kmsg.Guard()
-	for s := range sigs {
-		sig := s.(syscall.Signal)
-		r.Log.Debugf("signal=%d: received %v", int(sig), sig)
-		switch a := t[sig]; a {
-		case Forward:
-			r.Forward(sig)
-		case Stop:
-			r.Stop(sig)
-		case RebootRequest, HaltRequest, PoweroffRequest:
-			r.Request(a)
-		}
-	}
-}
-
-// Request records a shutdown request (the strongest of the round wins) and
-// stops the running stage with TERM and CONT.
-func (r *Runner) Request(a Action) {
-	r.mu.Lock()
-	r.req = max(r.req, a)
-	req := r.req
-	r.mu.Unlock()
-	r.Log.Infof("%s requested", req.Shutdown())
-	select {
-	case r.requests() <- struct{}{}:
-	default:
-	}
-	r.Stop(syscall.SIGTERM, syscall.SIGCONT)
-}
-
-// Requests receives when a request comes (to cut the pause between rounds
-// short).
-func (r *Runner) Requests() <-chan struct{} { return r.requests() }
-
-func (r *Runner) requests() chan struct{} {
-	r.reqOnce.Do(func() { r.reqCh = make(chan struct{}, 1) })
-	return r.reqCh
-}
-
-// Requested returns the strongest request since ClearRequest (0: none).
-func (r *Runner) Requested() Action {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.req
-}
-
-// ClearRequest forgets the request once it is carried out.
-func (r *Runner) ClearRequest() {
-	r.mu.Lock()
-	r.req = 0
-	r.mu.Unlock()
-	select {
-	case <-r.requests():
-	default:
-	}
-}
-
 // goFatal are the signals a Go program dies of when kill(2) sends them
 // before it notified them (the runtime's sigtable: _SigKill, _SigThrow,
-// _SigPanic). The others are dropped until then.
+// _SigPanic), and SIGPIPE, which it dies of on a write to a closed pipe
+// on fd 1 or 2 (a supervisor piped into `head`). The others are dropped
+// until then.
 var goFatal = []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGILL, syscall.SIGTRAP,
-	syscall.SIGABRT, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGSEGV, syscall.SIGTERM, syscall.SIGSTKFLT, syscall.SIGSYS}
+	syscall.SIGABRT, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGSEGV, syscall.SIGTERM, syscall.SIGSTKFLT, syscall.SIGSYS,
+	syscall.SIGPIPE}
 
-// Notify routes every catchable signal but SIGCHLD to the returned channel
-// (never signal.Ignore: children would inherit SIG_IGN). Each installation
-// is a round trip to the runtime's signal thread (about 40 µs): those the
-// Go runtime dies of are installed before Notify returns, and rest
-// installs the others. The machine's init runs rest alongside its setup
-// and waits for it before the first stage; the supervisor runs it once the
-// command has started, off its critical path. Two keep only the runtime's
-// own handler and never reach the channel: SIGCHLD (Reaper.Run reaps
-// without it) and SIGURG (the runtime preempts its threads with it: it
-// would wake the signal loop for nothing, and is never forwarded).
+// Notify routes every catchable signal but SIGCHLD and SIGURG to the
+// returned channel (never signal.Ignore: children would inherit SIG_IGN).
+// Each installation is a round trip to the runtime's signal thread (about
+// 40 µs): those the Go runtime dies of are installed before Notify
+// returns, and rest installs the others. The machine's init runs rest
+// alongside its setup and waits for it before the first stage; the
+// supervisor runs it once the command has started, off its critical path.
+// Two keep only the runtime's own handler and never reach the channel:
+// SIGCHLD (Reap reaps without it) and SIGURG (the runtime preempts its
+// threads with it: it would wake the event loop for nothing, and is never
+// forwarded).
 func Notify() (sigs <-chan os.Signal, rest func()) {
 	ch := make(chan os.Signal, 256)
 	var first, others []os.Signal

@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"strings"
 	"syscall"
+
+	"github.com/stageinit/stageinit/machine"
 )
 
 // Spec describes one run of a stage.
@@ -21,8 +23,6 @@ type Spec struct {
 	Cgroup *Cgroup
 	// NoRestart turns EP_RESTART_ENABLED off for this stage (/etc/reboot).
 	NoRestart bool
-	// Started, if set, is called with each leader's pid once it runs.
-	Started func(pid int)
 }
 
 // spawn starts the stage as the leader of a new session (setsid(2): sid =
@@ -30,7 +30,7 @@ type Spec struct {
 // in the child and clears its signal mask; init never ignores a signal, so
 // none is inherited ignored. Only Files become open fds: everything init
 // opens is O_CLOEXEC.
-func spawn(s Spec) (int, error) {
+func spawn(m machine.Machine, s Spec) (int, error) {
 	if len(s.Argv) == 0 {
 		return 0, fmt.Errorf("spawn %s: empty command: %w", s.Name, syscall.ENOENT)
 	}
@@ -46,27 +46,27 @@ func spawn(s Spec) (int, error) {
 	if s.Cgroup != nil {
 		sys.UseCgroupFD, sys.CgroupFD = true, s.Cgroup.fd
 	}
-	pid, err := syscall.ForkExec(path, s.Argv, &syscall.ProcAttr{Dir: s.Dir, Env: s.Env, Files: s.Files[:], Sys: sys})
+	pid, err := m.Spawn(path, s.Argv, &syscall.ProcAttr{Dir: s.Dir, Env: s.Env, Files: s.Files[:], Sys: sys})
 	if err != nil {
-		return 0, &ExecError{Path: path, Err: err}
+		return 0, &execError{Path: path, Err: err}
 	}
 	return pid, nil
 }
 
-// ExecError is a stage that could not be started (execve(2) failed).
-type ExecError struct {
+// execError is a stage that could not be started (execve(2) failed).
+type execError struct {
 	Path string
 	Err  error
 }
 
-func (e *ExecError) Error() string {
+func (e *execError) Error() string {
 	return fmt.Sprintf("execve %s: %v (%s)", e.Path, e.Err, e.Reason())
 }
 
-func (e *ExecError) Unwrap() error { return e.Err }
+func (e *execError) Unwrap() error { return e.Err }
 
 // Reason names the cause the way a shell would.
-func (e *ExecError) Reason() string {
+func (e *execError) Reason() string {
 	switch {
 	case errors.Is(e.Err, syscall.ENOENT) && exists(e.Path):
 		return "bad interpreter"
@@ -80,11 +80,11 @@ func (e *ExecError) Reason() string {
 	return "cannot execute"
 }
 
-// ExitCode is the shell's status for a command that could not start: 127
+// exitCode is the shell's status for a command that could not start: 127
 // when it does not exist, 126 when it cannot be executed (a #! line
 // naming a missing interpreter included).
-func ExitCode(err error) int {
-	var ee *ExecError
+func exitCode(err error) int {
+	var ee *execError
 	if errors.As(err, &ee) && ee.Reason() != "not found" {
 		return 126
 	}

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/stageinit/stageinit/lifecycle"
 	"github.com/stageinit/stageinit/machine"
+	"github.com/stageinit/stageinit/stages"
 	"golang.org/x/sys/unix"
 )
 
@@ -24,13 +26,13 @@ const usage = "usage: init [-v|--verbose] [-V|--version] [-- COMMAND [ARG...]]\n
 // never exits.
 func main() {
 	machine.Helper(os.Args) // the poweroff or halt child of pid 1; returns otherwise
-	closeInheritedFDs()
-	resetIgnored()
+	stages.CloseInheritedFDs()
+	stages.ResetIgnored()
 	o := parseArgs(os.Args[1:])
 	pid1 := os.Getpid() == 1
 	switch {
 	case pid1 && (o.command == nil || initialPidNS()):
-		machineInit(os.Args[1:]) // never returns
+		lifecycle.Machine(os.Args[1:], version) // never returns
 	case o.version:
 		fmt.Println("stageinit", version)
 		os.Exit(0)
@@ -41,7 +43,7 @@ func main() {
 		fmt.Fprint(os.Stderr, usage)
 		os.Exit(2)
 	}
-	os.Exit(supervise(o))
+	os.Exit(lifecycle.Supervise(o.command, o.verbose))
 }
 
 type options struct {

@@ -1,4 +1,4 @@
-package main
+package lifecycle
 
 import (
 	"io"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/stageinit/stageinit/config"
 	"github.com/stageinit/stageinit/console"
+	"github.com/stageinit/stageinit/hardware"
 	"github.com/stageinit/stageinit/kmsg"
 	"github.com/stageinit/stageinit/machine"
 	"github.com/stageinit/stageinit/mount"
@@ -17,49 +18,34 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// machineInit is pid 1 of a machine. In the initramfs mode it runs
-// /etc/boot, then /etc/reboot, then the final action, round after round;
-// in the microVM mode the boot stage is the command after "--" on the
-// kernel command line, and the machine powers off when it ends. It never
-// returns: the kernel panics when pid 1 exits.
-func machineInit(args []string) {
+// Machine is pid 1 of a machine: the initramfs mode, or the microVM mode
+// when the kernel handed init a command after "--". It never returns: the
+// kernel panics when pid 1 exits.
+func Machine(args []string, version string) {
 	m := machine.Real{}
-	log := kmsg.NewLogger(io.Discard, false)
-	kmsg.Crash = func(v any, stack []byte) { crash(log, v, stack) }
-	defer kmsg.Guard()
+	c := &crash{m: m}
+	log := kmsg.NewLogger(io.Discard, false, c)
+	c.log = log
+	defer log.Guard()
 	sigs, rest := stages.Notify() // no signal ends init from here on
 	installed := make(chan struct{})
 	go func() { rest(); close(installed) }()
-	streams, cmdline, command := earlySetup(m, log, args)
-	if recs := pstore("/sys/fs/pstore"); len(recs) > 0 {
-		log.Warnf("pstore: %d records of an earlier boot in /sys/fs/pstore: %s (ship them off the node: they stay only until deleted or overwritten)",
-			len(recs), strings.Join(recs, " "))
-	}
-	l := newLifecycle(m, log, streams, cmdline, command)
-	l.dog.look()
-	go func() { defer kmsg.Guard(); l.runner.Reaper.Run() }()
-	go func() {
-		defer kmsg.Guard()
-		for range time.Tick(30 * time.Second) {
-			l.dog.look() // a driver a daemon loaded
-		}
-	}()
+	n := newNode(m, log, sigs, args, version)
+	n.mode = n
+	n.reap()
+	n.dog.Look()
+	n.at[petTimer], n.at[lookTimer] = n.dog.Due, time.Now().Add(30*time.Second)
 	<-installed // every handler is in place before a stage can send a signal
-	go l.runner.Handle(sigs, stages.MachineTable(l.runner.EP.Signals))
+	n.startRound()
 	for {
-		l.round()
-		select { // a request stops the next boot stage at once
-		case <-time.After(l.pause()):
-		case <-l.runner.Requests():
-		}
+		n.step()
 	}
 }
 
-// earlySetup is the early setup of the machine, where nothing is fatal: the
-// mount table, the standard streams and the log, the kernel command line,
-// the usual symlinks and directories, printk_devkmsg, Ctrl-Alt-Del as
-// SIGINT.
-func earlySetup(m machine.Machine, log *kmsg.Logger, args []string) (*console.Streams, config.Cmdline, []string) {
+// newNode does the early setup of the machine, where nothing is fatal
+// (mounts, streams, log, command line, symlinks, printk_devkmsg,
+// Ctrl-Alt-Del as SIGINT), and reads the configuration.
+func newNode(m machine.Machine, log *kmsg.Logger, sigs <-chan os.Signal, args []string, version string) *node {
 	os.Chdir("/")
 	unix.Umask(0o022)
 	setDefault("TERM", "linux")
@@ -78,26 +64,57 @@ func earlySetup(m machine.Machine, log *kmsg.Logger, args []string) (*console.St
 		log.Warnf("%v", err)
 	}
 	if !cmdline.DevkmsgSet { // the default "ratelimit" keeps 10 records in 5 s
-		if err := os.WriteFile("/proc/sys/kernel/printk_devkmsg", []byte("on\n"), 0); err != nil {
+		if err := m.WriteFile("/proc/sys/kernel/printk_devkmsg", "on\n"); err != nil {
 			log.Warnf("write /proc/sys/kernel/printk_devkmsg on: %v", err)
 		}
 	}
 	if err := m.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF); err != nil {
-		log.Warnf("reboot RB_DISABLE_CAD: %v (Ctrl-Alt-Del may reset at once)", err)
+		log.Warnf("reboot LINUX_REBOOT_CMD_CAD_OFF: %v (Ctrl-Alt-Del may reset at once)", err)
 	}
-	return streams, cmdline, command
+	if recs, _ := os.ReadDir("/sys/fs/pstore"); len(recs) > 0 {
+		var names []string
+		for _, r := range recs {
+			names = append(names, r.Name())
+		}
+		log.Warnf("pstore: %d records of an earlier boot in /sys/fs/pstore: %s (ship them off the node: they stay only until deleted or overwritten)",
+			len(recs), strings.Join(names, " "))
+	}
+	return configure(m, log, sigs, streams, cmdline, command)
 }
 
-// pstore names the files in dir: records (oops, panic, console) that an
-// earlier boot left with pstore (the kernel's
-// Documentation/admin-guide/pstore-blk.rst, ramoops.rst).
-func pstore(dir string) []string {
-	entries, _ := os.ReadDir(dir)
-	var names []string
-	for _, e := range entries {
-		names = append(names, e.Name())
+// configure reads the rest of the configuration (metadata file, EP_*)
+// and makes the node.
+func configure(m machine.Machine, log *kmsg.Logger, sigs <-chan os.Signal, streams *console.Streams, cmdline config.Cmdline, command []string) *node {
+	var meta config.Metadata
+	if data, err := readLimited("/etc/metadata.json", config.MaxMetadata+1); err == nil {
+		var warns []string
+		meta, warns = config.ParseMetadata(data)
+		logAll(log.Warnf, warns)
+	} else if !os.IsNotExist(err) {
+		log.Warnf("read /etc/metadata.json: %v", err)
 	}
-	return names
+	ep := readEP(log)
+	env, dir := config.Merge(os.Environ(), meta, cmdline)
+	if dir == "" {
+		dir = "/"
+	}
+	n := &node{loop: newLoop(m, log, ep, sigs, stages.MachineTable(ep.Signals)), streams: streams,
+		cgroups:   stageCgroups(m, log, ep.PidsMax),
+		boot:      stages.Spec{Name: "boot", Argv: []string{"/etc/boot"}, Env: env, Dir: dir},
+		reboot:    stages.Spec{Name: "reboot", Argv: []string{"/etc/reboot"}, Env: env, Dir: dir, NoRestart: true},
+		microVM:   len(command) > 0,
+		dog:       &hardware.Watchdog{M: m, Log: log, Devs: []string{"/dev/watchdog0", "/dev/watchdog"}, Timeout: cmdline.Watchdog},
+		allowance: 120,
+	}
+	if cmdline.KexecWatchdog != nil {
+		n.allowance = *cmdline.KexecWatchdog
+	}
+	if n.microVM {
+		n.boot.Name, n.boot.Argv = command[0][strings.LastIndexByte(command[0], '/')+1:], command
+	}
+	log.Infof("config: boot %q, workdir %q, grace %v, restart %v (max %d, backoff %v), extra signals %v, env %q",
+		n.boot.Argv, dir, ep.Grace, ep.Restart, ep.MaxRestarts, ep.Backoff, ep.Signals, env)
+	return n
 }
 
 // bootCommand finds the microVM command: the words after a standalone
@@ -128,46 +145,6 @@ func readCmdline() (config.Cmdline, []string) {
 		return config.Cmdline{}, []string{"read /proc/cmdline: " + err.Error()}
 	}
 	return config.ParseCmdline(string(raw))
-}
-
-// newLifecycle reads the rest of the configuration (metadata file, EP_*)
-// and wires the core: one reaper, one runner, teardown, stage cgroups.
-func newLifecycle(m machine.Machine, log *kmsg.Logger, streams *console.Streams, cmdline config.Cmdline, command []string) *lifecycle {
-	var meta config.Metadata
-	if data, err := readLimited("/etc/metadata.json", config.MaxMetadata+1); err == nil {
-		var warns []string
-		meta, warns = config.ParseMetadata(data)
-		logAll(log.Warnf, warns)
-	} else if !os.IsNotExist(err) {
-		log.Warnf("read /etc/metadata.json: %v", err)
-	}
-	ep := readEP(log)
-	env, dir := config.Merge(os.Environ(), meta, cmdline)
-	if dir == "" {
-		dir = "/"
-	}
-	reaper := &stages.Reaper{Orphan: func(st stages.Status) {
-		log.Debugf("reaped orphan %d: %s", st.Pid, exitText(st.WS))
-	}}
-	l := &lifecycle{m: m, log: log, streams: streams,
-		runner:  &stages.Runner{Reaper: reaper, M: m, Log: log, EP: ep},
-		cgroups: stageCgroups(m, log, ep.PidsMax),
-		boot:    stages.Spec{Name: "boot", Argv: []string{"/etc/boot"}, Env: env, Dir: dir},
-		reboot:  stages.Spec{Name: "reboot", Argv: []string{"/etc/reboot"}, Env: env, Dir: dir, NoRestart: true},
-		microVM: len(command) > 0,
-	}
-	l.down = &stages.Teardown{M: m, Reaper: reaper, Log: log, Grace: ep.Grace, Cgroups: l.cgroups}
-	l.dog = &dog{log: log, devs: []string{"/dev/watchdog0", "/dev/watchdog"}, timeout: cmdline.Watchdog}
-	l.kexecDog = 120
-	if cmdline.KexecWatchdog != nil {
-		l.kexecDog = *cmdline.KexecWatchdog
-	}
-	if l.microVM {
-		l.boot.Name, l.boot.Argv = command[0][strings.LastIndexByte(command[0], '/')+1:], command
-	}
-	log.Infof("config: boot %q, workdir %q, grace %v, restart %v (max %d, backoff %v), extra signals %v, env %q",
-		l.boot.Argv, dir, ep.Grace, ep.Restart, ep.MaxRestarts, ep.Backoff, ep.Signals, env)
-	return l
 }
 
 func readLimited(path string, n int64) ([]byte, error) {
@@ -224,10 +201,22 @@ func logAll(logf func(string, ...any), lists ...[]string) {
 	}
 }
 
-// exitText renders a wait status for the log: "exited 3", "killed by ...".
-func exitText(ws unix.WaitStatus) string {
-	if ws.Signaled() {
-		return "killed by " + ws.Signal().String()
+// crash ends init after a panic that a Guard logged: a supervisor exits
+// 70; pid 1, which must not exit, reboots (cold) after 3 s.
+type crash struct {
+	m   machine.Machine
+	log *kmsg.Logger
+}
+
+func (c *crash) End() {
+	if os.Getpid() != 1 {
+		os.Exit(70)
 	}
-	return "exited " + strconv.Itoa(ws.ExitStatus())
+	time.Sleep(3 * time.Second)
+	c.m.Sync()
+	c.log.Critf("reboot after panic: %v", c.m.Reboot(unix.LINUX_REBOOT_CMD_RESTART))
+	c.log.Flush(time.Second)
+	for {
+		time.Sleep(time.Hour)
+	}
 }

@@ -1,4 +1,4 @@
-package main
+package stages
 
 import (
 	"os"
@@ -11,9 +11,9 @@ import (
 // What init inherits must not reach its children: every stage starts with
 // fds 0-2 only and every signal at its default disposition.
 
-// closeInheritedFDs marks every fd above 2 close-on-exec (close_range(2),
+// CloseInheritedFDs marks every fd above 2 close-on-exec (close_range(2),
 // or each fd of /proc/self/fd on kernels before 5.11).
-func closeInheritedFDs() {
+func CloseInheritedFDs() {
 	const closeRangeCloexec = 1 << 2
 	if _, _, e := unix.Syscall(unix.SYS_CLOSE_RANGE, 3, ^uintptr(0), closeRangeCloexec); e == 0 {
 		return
@@ -32,11 +32,11 @@ type kernelSigaction struct {
 	mask                     uint64
 }
 
-// resetIgnored puts back SIG_DFL (0) for the signals the Go runtime
+// ResetIgnored puts back SIG_DFL (0) for the signals the Go runtime
 // installs no handler for, even under signal.Notify: SIGPROF, and 32 and
 // 33 (the C library's). Inherited as SIG_IGN (1), they would pass to
 // every stage (rt_sigaction(2)).
-func resetIgnored() {
+func ResetIgnored() {
 	for _, sig := range []uintptr{uintptr(unix.SIGPROF), 32, 33} {
 		var old kernelSigaction
 		_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, sig, 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0)

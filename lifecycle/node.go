@@ -1,0 +1,215 @@
+package lifecycle
+
+import (
+	"os"
+	"slices"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/stageinit/stageinit/console"
+	"github.com/stageinit/stageinit/hardware"
+	"github.com/stageinit/stageinit/kexecboot"
+	"github.com/stageinit/stageinit/stages"
+)
+
+// phase is where a node's round is.
+type phase int
+
+const (
+	pausing     phase = iota // between rounds
+	booting                  // the boot stage: /etc/boot, or the microVM command
+	rebooting                // the reboot stage: /etc/reboot
+	loading                  // /kernel is being loaded, off the loop
+	tearingDown              // teardown
+	syncing                  // sync(2), off the loop
+)
+
+// node is pid 1 of a machine. Round after round it runs the boot stage,
+// then the reboot stage, then the final action; in the microVM mode the
+// boot stage is the command after "--" and the final action a poweroff.
+type node struct {
+	loop
+	streams   *console.Streams
+	cgroups   *stages.Cgroups // nil: stages run without their own cgroups
+	dog       *hardware.Watchdog
+	boot      stages.Spec // /etc/boot, or the microVM command
+	reboot    stages.Spec // /etc/reboot
+	microVM   bool
+	root      string // prefix of the control files /reboot, /poweroff and /kernel: "" on a node
+	allowance int    // seconds the watchdog counts through a kexec
+
+	phase    phase
+	req      stages.Action // the strongest request of the round; 0: none
+	final    final
+	kexecErr string // INIT_KEXEC_ERROR for the next boot stage
+	quick    int    // rounds in a row whose boot stage failed or ended within 1 s
+}
+
+// work is the result of work done off the loop in a phase.
+type work struct {
+	phase phase
+	err   error
+}
+
+func (n *node) request(a stages.Action, why string) {
+	n.req = max(n.req, a)
+	n.log.Infof("%s requested (%s)", n.req.Shutdown(), why)
+	switch n.phase {
+	case pausing: // the boot stage starts and is stopped at once
+		n.at[pauseTimer] = time.Time{}
+		n.startRound()
+	case booting, rebooting:
+		n.run.Stop(syscall.SIGTERM, syscall.SIGCONT)
+		n.ended()
+	}
+}
+
+func (n *node) timer(t timer) {
+	switch t {
+	case pauseTimer:
+		n.startRound()
+	case petTimer:
+		n.dog.Pet()
+	case lookTimer:
+		n.dog.Look()
+		n.at[lookTimer] = time.Now().Add(30 * time.Second)
+	case syncTimer:
+		n.log.Errf("teardown: sync did not finish in 10s, going on")
+		n.carryOut()
+	}
+	n.at[petTimer] = n.dog.Due
+}
+
+// startRound starts the boot stage, stopped at once when a request came
+// before it.
+func (n *node) startRound() {
+	n.phase = booting
+	boot := n.boot
+	if n.kexecErr != "" {
+		boot.Env = append(slices.Clone(boot.Env), "INIT_KEXEC_ERROR="+n.kexecErr)
+		n.kexecErr = ""
+	}
+	n.startNodeStage(boot)
+	if n.req != 0 && n.run != nil {
+		n.run.Stop(syscall.SIGTERM, syscall.SIGCONT)
+		n.ended()
+	}
+}
+
+// startNodeStage starts a stage with its streams and its cgroup.
+func (n *node) startNodeStage(s stages.Spec) {
+	out, err := n.streams.Stage(s.Name, n.log)
+	if err != nil {
+		n.log.Errf("%s: no standard streams: %v", s.Name, err)
+	}
+	if n.cgroups != nil {
+		if s.Cgroup, err = n.cgroups.Stage(s.Name); err != nil {
+			n.log.Warnf("%s: runs without its own cgroup: %v", s.Name, err)
+		}
+	}
+	n.startStage(s, out)
+}
+
+// stageEnded logs the stage's end and goes on: from the boot stage to
+// the reboot stage (in a microVM only if there is one), from there to
+// the final action.
+func (n *node) stageEnded(r *stages.Run) {
+	logEnd(n, r)
+	r.Spec.Cgroup.Close()
+	n.dog.Look() // the stage may have loaded a watchdog driver
+	n.at[petTimer] = n.dog.Due
+	if n.phase == booting {
+		if r.Err != nil || time.Since(r.Begin) < time.Second {
+			n.quick++
+		} else {
+			n.quick = 0
+		}
+		rb := n.reboot
+		rb.Env = append(slices.Clone(rb.Env), "INIT_BOOT_STATUS="+strconv.Itoa(r.Code(128)),
+			"INIT_SHUTDOWN="+n.req.Shutdown())
+		if _, err := os.Lstat(rb.Argv[0]); !n.microVM || err == nil {
+			n.phase = rebooting // it runs because of the request: only a new one stops it
+			n.startNodeStage(rb)
+			return
+		}
+	}
+	n.finish()
+}
+
+func logEnd(n *node, r *stages.Run) {
+	if r.Err != nil {
+		n.log.Errf("%s: %v: treated as exit %d", r.Spec.Name, r.Err, r.Code(128))
+		return
+	}
+	restarts := ""
+	if r.Restarts > 0 {
+		restarts = ", " + strconv.Itoa(r.Restarts) + " restarts"
+	}
+	n.log.Infof("%s: %s after %v%s%s", r.Spec.Name, r.Status.Text(), time.Since(r.Begin).Round(time.Millisecond),
+		restarts, r.Spec.Cgroup.Stats())
+}
+
+// finish picks the final action; a kexec loads /kernel first, off the
+// loop, before anything is torn down.
+func (n *node) finish() {
+	n.final = n.decide()
+	n.log.Infof("final action: %v", n.final)
+	if n.final != kexecJump {
+		n.phase = tearingDown
+		n.teardown()
+		return
+	}
+	n.phase = loading
+	go func() {
+		defer n.log.Guard()
+		n.results <- work{loading, n.loadKernel()}
+	}()
+}
+
+func (n *node) worked(w work) {
+	if w.phase != n.phase {
+		return // a sync that outlived its deadline
+	}
+	switch n.phase {
+	case loading:
+		if w.err != nil {
+			n.final, n.kexecErr = softRestart, w.err.Error()
+		}
+		n.phase = tearingDown
+		n.teardown()
+	case syncing:
+		n.at[syncTimer] = time.Time{}
+		n.carryOut()
+	}
+}
+
+// tornDown syncs, off the loop, with a deadline: a hung NFS server must
+// not stop a reboot.
+func (n *node) tornDown(teardown) {
+	n.phase, n.at[syncTimer] = syncing, time.Now().Add(10*time.Second)
+	go func() {
+		defer n.log.Guard()
+		n.m.Sync()
+		n.results <- work{syncing, nil}
+	}()
+}
+
+// loadKernel loads /kernel. On failure it renames /kernel out of the way:
+// the node stays up on the running kernel.
+func (n *node) loadKernel() error {
+	begin, p := time.Now(), kexecboot.At(n.root)
+	panicAdded, err := kexecboot.Load(n.m, p)
+	if err != nil {
+		n.log.Errf("%v; soft restart instead", err)
+		if err := kexecboot.Failed(p); err != nil {
+			n.log.Errf("%v", err)
+		}
+		return err
+	}
+	n.log.Infof("kexec: loaded %s in %v", p.Kernel, time.Since(begin).Round(time.Millisecond))
+	if panicAdded {
+		n.log.Infof("kexec: no panic= on the new command line: added panic=10, so that a new kernel that panics reboots")
+	}
+	return nil
+}

@@ -1,0 +1,276 @@
+package lifecycle
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stageinit/stageinit/config"
+	"github.com/stageinit/stageinit/console"
+	"github.com/stageinit/stageinit/hardware"
+	"github.com/stageinit/stageinit/kmsg"
+	"github.com/stageinit/stageinit/machine/machinetest"
+	"github.com/stageinit/stageinit/stages"
+	"golang.org/x/sys/unix"
+)
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// newTestNode is the machine lifecycle on a fake machine, with dir as the
+// root of its control files. Its stages are never really started: the
+// test is the event source and says when a leader exits.
+func newTestNode(t *testing.T, m *machinetest.Fake, dir string) *node {
+	t.Helper()
+	log := kmsg.NewLogger(io.Discard, false, nil)
+	dev := filepath.Join(dir, "dev")
+	os.MkdirAll(filepath.Join(dir, "proc"), 0o755)
+	os.MkdirAll(dev, 0o755)
+	for _, f := range []string{"null", "console", "kmsg"} {
+		must(t, os.WriteFile(filepath.Join(dev, f), nil, 0o644))
+	}
+	must(t, os.WriteFile(filepath.Join(dir, "proc/cmdline"), []byte("console=ttyS0\n"), 0o644))
+	streams, _ := console.Open(dev)
+	ep := config.EP{Grace: time.Second, ExitBase: 128, Backoff: time.Second}
+	n := &node{loop: newLoop(m, log, ep, nil, stages.MachineTable(nil)), streams: streams, root: dir,
+		boot:   stages.Spec{Name: "boot", Argv: []string{"/etc/boot"}},
+		reboot: stages.Spec{Name: "reboot", Argv: []string{"/etc/reboot"}, NoRestart: true},
+		dog:    &hardware.Watchdog{M: m, Log: log}}
+	n.mode = n
+	return n
+}
+
+// exitLeader delivers the exit of the running leader and lets its relay
+// drain.
+func exitLeader(t *testing.T, n *node, ws unix.WaitStatus) {
+	t.Helper()
+	if n.run == nil || n.run.Leader == 0 {
+		t.Fatalf("no leader runs (phase %v)", n.phase)
+	}
+	n.exit(stages.Status{Pid: n.run.Leader, WS: ws})
+	drain(t, n)
+}
+
+func drain(t *testing.T, n *node) {
+	t.Helper()
+	if n.drain != nil {
+		select {
+		case <-n.drain:
+		case <-time.After(time.Second):
+			t.Fatal("relay did not drain")
+		}
+		n.drained()
+	}
+}
+
+// settle hands the loop the work done off it (kexec load, sync) until
+// the round is over.
+func settle(t *testing.T, n *node) {
+	t.Helper()
+	for n.phase == loading || n.phase == syncing {
+		select {
+		case w := <-n.results:
+			n.worked(w)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("no result in phase %v", n.phase)
+		}
+	}
+}
+
+// round runs a whole round whose stages exit 0.
+func round(t *testing.T, n *node) {
+	t.Helper()
+	n.startRound()
+	exitLeader(t, n, 0)
+	exitLeader(t, n, 0)
+	settle(t, n)
+}
+
+func env(t *testing.T, m *machinetest.Fake, i int) string {
+	t.Helper()
+	s := m.Spawned()
+	if i < 0 {
+		i += len(s)
+	}
+	return strings.Join(s[i].Env, "\n")
+}
+
+func TestLifecycleKexecLoadsBeforeTeardown(t *testing.T) {
+	m := &machinetest.Fake{}
+	dir := t.TempDir()
+	n := newTestNode(t, m, dir)
+	must(t, os.WriteFile(dir+"/kernel", []byte("K"), 0o644))
+	if round(t, n); n.final != kexecJump {
+		t.Fatalf("final %v", n.final)
+	}
+	want := []string{"kexec " + dir + `/kernel none "console=ttyS0 panic=10"`, "kill -1 terminated", "kill -1 continued", "sync", "reboot 0x45584543"}
+	if got := m.Calls(); !reflect.DeepEqual(got, want) {
+		t.Errorf("calls %q, want %q", got, want)
+	}
+	if e := env(t, m, 1); !strings.Contains(e, "INIT_BOOT_STATUS=0") || !strings.Contains(e, "INIT_SHUTDOWN=reboot") {
+		t.Errorf("reboot stage env lacks status/shutdown:\n%s", e)
+	}
+}
+
+func TestLifecycleKexecFailure(t *testing.T) {
+	m := &machinetest.Fake{Fail: map[string]error{"kexec": unix.ENOEXEC}}
+	dir := t.TempDir()
+	n := newTestNode(t, m, dir)
+	must(t, os.WriteFile(dir+"/kernel", []byte("K"), 0o644))
+	if round(t, n); n.final != softRestart {
+		t.Fatalf("final %v, want soft restart", n.final)
+	}
+	want := []string{"kexec " + dir + `/kernel none "console=ttyS0 panic=10"`, "kill -1 terminated", "kill -1 continued", "sync"}
+	if got := m.Calls(); !reflect.DeepEqual(got, want) {
+		t.Errorf("calls %q, want %q", got, want)
+	}
+	if _, err := os.Stat(dir + "/kernel.failed"); err != nil {
+		t.Errorf("/kernel not renamed: %v", err)
+	}
+	round(t, n)
+	if e := env(t, m, -2); !strings.Contains(e, "INIT_KEXEC_ERROR=kexec_file_load "+dir+"/kernel: exec format error") {
+		t.Errorf("next boot stage lacks INIT_KEXEC_ERROR:\n%s", e)
+	}
+	round(t, n)
+	if e := env(t, m, -2); strings.Contains(e, "INIT_KEXEC_ERROR") {
+		t.Errorf("INIT_KEXEC_ERROR given to a later round too")
+	}
+}
+
+// TestLifecycleRequestBeforeBoot: a request in the pause between rounds
+// starts the next round at once and stops its boot stage at once; it is
+// not carried into the round after.
+func TestLifecycleRequestBeforeBoot(t *testing.T) {
+	m := &machinetest.Fake{}
+	n := newTestNode(t, m, t.TempDir())
+	n.phase, n.at[pauseTimer] = pausing, time.Now().Add(time.Hour)
+	n.request(stages.PoweroffRequest, "SIGUSR2")
+	if n.phase != booting || !n.at[pauseTimer].IsZero() {
+		t.Fatalf("phase %v, pause %v: the request did not start the round", n.phase, n.at[pauseTimer])
+	}
+	pgid := n.run.Leader
+	if !slices.Contains(m.Calls(), "kill -"+strconv.Itoa(pgid)+" terminated") || n.run.Grace.IsZero() {
+		t.Errorf("boot stage not stopped by the earlier request: %q", m.Calls())
+	}
+	exitLeader(t, n, unix.WaitStatus(syscall.SIGTERM))
+	exitLeader(t, n, 0)
+	settle(t, n)
+	if n.final != powerOff {
+		t.Fatalf("final %v", n.final)
+	}
+	if round(t, n); n.final != softRestart {
+		t.Errorf("request carried into the next round: %v", n.final)
+	}
+}
+
+func TestDecide(t *testing.T) {
+	for _, tc := range []struct {
+		req     stages.Action
+		files   []string
+		microVM bool
+		want    final
+	}{
+		{0, nil, false, softRestart},
+		{stages.RestartRequest, nil, false, softRestart},
+		{stages.RestartRequest, []string{"/reboot"}, false, coldReboot},
+		{stages.RestartRequest, []string{"/kernel"}, false, kexecJump},
+		{0, []string{"/kernel", "/reboot"}, false, coldReboot},
+		{0, []string{"/poweroff", "/reboot", "/kernel"}, false, powerOff},
+		{stages.HaltRequest, []string{"/reboot", "/kernel"}, false, halt},
+		{stages.PoweroffRequest, []string{"/reboot"}, false, powerOff},
+		{0, nil, true, powerOff},
+		{stages.HaltRequest, nil, true, halt},
+		{stages.RestartRequest, []string{"/kernel"}, true, powerOff},
+	} {
+		n := &node{root: t.TempDir(), req: tc.req, microVM: tc.microVM}
+		for _, f := range tc.files {
+			must(t, os.WriteFile(n.root+f, nil, 0o644))
+		}
+		if got := n.decide(); got != tc.want {
+			t.Errorf("decide(%v, %v, %v) = %v, want %v", tc.req, tc.files, tc.microVM, got, tc.want)
+		}
+	}
+	if !(stages.PoweroffRequest > stages.HaltRequest && stages.HaltRequest > stages.RestartRequest && stages.RestartRequest > 0) {
+		t.Error("strength order is poweroff > halt > restart")
+	}
+}
+
+// TestBootCommand: the microVM command is the cmdline's words after "--"
+// only when init got them as its last arguments.
+func TestBootCommand(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		args, cmdline []string
+		want          []string
+		verbose       bool
+	}{
+		{"initramfs", nil, nil, nil, false},
+		{"microVM", []string{"/bin/app", "one", "two words"}, []string{"/bin/app", "one", "two words"}, []string{"/bin/app", "one", "two words"}, false},
+		{"microVM, stray words and -v before", []string{"splash", "-v", "/bin/app", "-x"}, []string{"/bin/app", "-x"}, []string{"/bin/app", "-x"}, true},
+		{"-v only in the command", []string{"/bin/app", "-v"}, []string{"/bin/app", "-v"}, []string{"/bin/app", "-v"}, false},
+		{"the host's -- in a container", nil, []string{"--firecracker-init", "--addr", "0.0.0.0:2024"}, nil, false},
+		{"other args than the cmdline's", []string{"--agent"}, []string{"--agent", "--port", "2024"}, nil, false},
+		{"-- among init's arguments", []string{"-v", "--", "/bin/app"}, []string{"x"}, []string{"/bin/app"}, true},
+	} {
+		got, verbose := bootCommand(tc.args, tc.cmdline)
+		if !reflect.DeepEqual(got, tc.want) || verbose != tc.verbose {
+			t.Errorf("%s: bootCommand(%q, %q) = %q, %v; want %q, %v", tc.name, tc.args, tc.cmdline, got, verbose, tc.want, tc.verbose)
+		}
+	}
+}
+
+// TestPause: 1 s between rounds; boot stages that fail or end within 1 s
+// in a row back off 1, 2, 4 ... 60 s; a boot stage that ran resets it.
+func TestPause(t *testing.T) {
+	n := &node{loop: loop{log: kmsg.NewLogger(io.Discard, false, nil)}}
+	var got []time.Duration
+	for _, quick := range []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 0} {
+		n.quick = quick
+		got = append(got, n.pause())
+	}
+	s := time.Second
+	want := []time.Duration{s, s, 2 * s, 4 * s, 8 * s, 16 * s, 32 * s, 60 * s, 60 * s, s}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("pauses %v, want %v", got, want)
+	}
+}
+
+// TestLifecycleCountsQuickRounds: a missing boot stage counts as a quick
+// round, one that runs longer than a second resets the count.
+func TestLifecycleCountsQuickRounds(t *testing.T) {
+	m := &machinetest.Fake{Fail: map[string]error{"spawn /nonexistent": unix.ENOENT}}
+	n := newTestNode(t, m, t.TempDir())
+	n.boot.Argv = []string{"/nonexistent"}
+	for i := 0; i < 2; i++ {
+		n.startRound()
+		drain(t, n)
+		exitLeader(t, n, 0)
+		settle(t, n)
+	}
+	if n.quick != 2 {
+		t.Errorf("quick rounds %d, want 2", n.quick)
+	}
+	if !strings.Contains(env(t, m, -1), "INIT_BOOT_STATUS=127") {
+		t.Errorf("reboot stage after a missing boot stage: %s", env(t, m, -1))
+	}
+	n.boot.Argv = []string{"/bin/sleep"}
+	n.startRound()
+	n.run.Begin = time.Now().Add(-1100 * time.Millisecond)
+	exitLeader(t, n, 0)
+	exitLeader(t, n, 0)
+	settle(t, n)
+	if n.quick != 0 {
+		t.Errorf("quick rounds %d after a boot stage that ran, want 0", n.quick)
+	}
+}
