@@ -127,7 +127,7 @@ func (l *loop) fire(t timer) {
 		l.drained()
 	case teardownTimer:
 		l.teardownDeadline()
-	case nTimers: // nothing was armed
+	case nTimers: // nothing was armed: an hour went by
 	default:
 		l.mode.timer(t)
 	}
@@ -154,7 +154,7 @@ func (l *loop) signal(sig syscall.Signal) {
 // exit takes a status from the reaper: the running leader's, or an
 // orphan's (which may be the last one teardown waits for).
 func (l *loop) exit(st stages.Status) {
-	if l.run != nil && st.Pid == l.run.Leader {
+	if l.run != nil && l.run.Leader > 0 && st.Pid == l.run.Leader {
 		l.run.Exited(st)
 		l.ended()
 		return
