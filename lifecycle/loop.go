@@ -83,8 +83,17 @@ func (l *loop) reap() {
 	go func() { defer l.log.Guard(); stages.Reap(l.exits, l.kick) }()
 }
 
-// step waits for the next event and handles it.
+// step waits for the next event and handles it. A signal that is
+// already there goes first: a stage that asks for a shutdown and exits
+// (`kill -USR2 1; exit`) has sent the signal before its exit status and
+// the end of its relay came.
 func (l *loop) step() {
+	select {
+	case s := <-l.sigs:
+		l.signal(s.(syscall.Signal))
+		return
+	default:
+	}
 	t, due := l.next()
 	l.clock.Reset(time.Until(due))
 	select {
