@@ -24,31 +24,22 @@ type Cmdline struct {
 // Split splits a command line into words with the kernel's rules
 // (lib/cmdline.c next_arg): blanks separate words except inside double
 // quotes; a quote opening the word or its value is removed, as is the
-// matching quote closing the word.
-func Split(s string) []string {
-	var words []string
-	var cur strings.Builder
-	inWord, inQuote := false, false
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c == '"' {
+// matching quote closing the word. starts holds each word's offset in s.
+func Split(s string) (words []string, starts []int) {
+	inQuote, start := false, -1
+	for i := 0; i <= len(s); i++ {
+		blank := i == len(s) || !inQuote && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n')
+		if i < len(s) && s[i] == '"' {
 			inQuote = !inQuote
 		}
-		if !inQuote && (c == ' ' || c == '\t' || c == '\n') {
-			if inWord {
-				words = append(words, unquote(cur.String()))
-				cur.Reset()
-				inWord = false
-			}
-			continue
+		switch {
+		case blank && start >= 0:
+			words, starts, start = append(words, unquote(s[start:i])), append(starts, start), -1
+		case !blank && start < 0:
+			start = i
 		}
-		cur.WriteByte(c)
-		inWord = true
 	}
-	if inWord {
-		words = append(words, unquote(cur.String()))
-	}
-	return words
+	return words, starts
 }
 
 func unquote(w string) string {
@@ -67,7 +58,7 @@ func unquote(w string) string {
 func ParseCmdline(s string) (Cmdline, []string) {
 	var c Cmdline
 	var warn []string
-	words := Split(s)
+	words, _ := Split(s)
 	for i, w := range words {
 		if w == "--" {
 			c.Command = words[i+1:]
@@ -77,14 +68,14 @@ func ParseCmdline(s string) (Cmdline, []string) {
 		case strings.HasPrefix(w, "env."):
 			kv := strings.TrimPrefix(w, "env.")
 			k, v, _ := strings.Cut(kv, "=")
-			if err := ValidEnv(k, v); err != nil {
+			if err := validEnv(k, v); err != nil {
 				warn = append(warn, fmt.Sprintf("kernel command line %q ignored: %v", w, err))
 				continue
 			}
 			c.Env = append(c.Env, k+"="+v)
 		case strings.HasPrefix(w, "workdir="):
 			d := strings.TrimPrefix(w, "workdir=")
-			if err := ValidPath(d); err != nil {
+			if err := validPath(d); err != nil {
 				warn = append(warn, fmt.Sprintf("kernel command line %q ignored: %v", w, err))
 				continue
 			}
@@ -93,7 +84,7 @@ func ParseCmdline(s string) (Cmdline, []string) {
 			c.DevkmsgSet = true
 		case strings.HasPrefix(w, "stageinit.watchdog="), strings.HasPrefix(w, "stageinit.kexec_watchdog="):
 			k, v, _ := strings.Cut(w, "=")
-			n, err := Uint(v)
+			n, err := parseUint(v)
 			if err != nil || n > math.MaxInt32 {
 				warn = append(warn, fmt.Sprintf("kernel command line %q ignored: not a number of seconds", w))
 				continue
@@ -115,8 +106,8 @@ const (
 	MaxValue = 4096
 )
 
-// ValidEnv checks a variable name and value.
-func ValidEnv(k, v string) error {
+// validEnv checks a variable name and value.
+func validEnv(k, v string) error {
 	switch {
 	case len(k) > MaxKey:
 		return fmt.Errorf("key longer than %d bytes", MaxKey)
@@ -142,8 +133,8 @@ func validKey(k string) bool {
 	return k != ""
 }
 
-// ValidPath checks a working directory: absolute and already clean.
-func ValidPath(p string) error {
+// validPath checks a working directory: absolute and already clean.
+func validPath(p string) error {
 	if !filepath.IsAbs(p) || filepath.Clean(p) != p {
 		return fmt.Errorf("path %q is not absolute and clean", p)
 	}

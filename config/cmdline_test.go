@@ -20,8 +20,14 @@ func TestSplit(t *testing.T) {
 		{`unterminated="a b`, []string{"unterminated=a b"}},
 		{`-- /bin/app "two words" -x`, []string{"--", "/bin/app", "two words", "-x"}},
 	} {
-		if got := Split(tc.in); !reflect.DeepEqual(got, tc.want) {
+		got, starts := Split(tc.in)
+		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("Split(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+		for i, at := range starts { // each word starts where its text (or its opening quote) does
+			if w := strings.TrimPrefix(tc.in[at:], `"`); !strings.HasPrefix(w, strings.SplitN(got[i], "=", 2)[0]) {
+				t.Errorf("Split(%q): word %d %q at offset %d", tc.in, i, got[i], at)
+			}
 		}
 	}
 }

@@ -25,8 +25,8 @@ type EP struct {
 	PidsMax     int              // EP_PIDS_MAX: pids.max of stage cgroups, 0 = 90% of the kernel's limit
 }
 
-// DefaultEP is what applies when no variable is set.
-var DefaultEP = EP{Grace: 10 * time.Second, ExitBase: 128, Backoff: time.Second}
+// defaultEP is what applies when no variable is set.
+var defaultEP = EP{Grace: 10 * time.Second, ExitBase: 128, Backoff: time.Second}
 
 // namedSignals are the names EP_SIGNALS accepts (mini-init-asm README).
 var namedSignals = map[string]syscall.Signal{
@@ -41,7 +41,7 @@ var namedSignals = map[string]syscall.Signal{
 // ("invalid EP_GRACE_SECONDS; using default"), so scripts written against
 // it keep working.
 func ParseEP(lookup func(string) (string, bool)) (EP, []string) {
-	ep := DefaultEP
+	ep := defaultEP
 	var warn []string
 	w := func(f string, a ...any) { warn = append(warn, fmt.Sprintf(f, a...)) }
 	seconds(lookup, "EP_GRACE_SECONDS", &ep.Grace, w)
@@ -53,7 +53,7 @@ func ParseEP(lookup func(string) (string, bool)) (EP, []string) {
 	ep.Restart = flag(lookup, "EP_RESTART_ENABLED", w)
 	if v, ok := lookup("EP_SIGNALS"); ok {
 		var sw []string
-		ep.Signals, sw = ParseSignals(v, rtRange(lookup, w))
+		ep.Signals, sw = parseSignals(v, rtRange(lookup, w))
 		warn = append(warn, sw...)
 	}
 	return ep, warn
@@ -66,7 +66,7 @@ func seconds(lookup func(string) (string, bool), name string, d *time.Duration, 
 	if !ok {
 		return
 	}
-	n, err := Uint(v)
+	n, err := parseUint(v)
 	switch {
 	case err != nil:
 		w("invalid %s; using default: %s=%q ignored, not a non-negative decimal number of seconds", name, name, v)
@@ -81,7 +81,7 @@ func seconds(lookup func(string) (string, bool), name string, d *time.Duration, 
 // number reads a decimal number in 0..max.
 func number(lookup func(string) (string, bool), name string, max uint64, dst *int, w func(string, ...any)) {
 	if v, ok := lookup(name); ok {
-		if n, err := Uint(v); err != nil || n > max {
+		if n, err := parseUint(v); err != nil || n > max {
 			w("invalid %s; using default: %s=%q ignored, not a decimal number in 0..%d", name, name, v, max)
 		} else {
 			*dst = int(n)
@@ -109,8 +109,8 @@ func rtRange(lookup func(string) (string, bool), w func(string, ...any)) []int {
 	if !lok || !hok {
 		return nil
 	}
-	l, err1 := Uint(lo)
-	h, err2 := Uint(hi)
+	l, err1 := parseUint(lo)
+	h, err2 := parseUint(hi)
 	if err1 != nil || err2 != nil || l < 32 || h > 64 || l > h {
 		w("invalid EP_SIGRTMIN/EP_SIGRTMAX; RT tokens off: EP_SIGRTMIN=%q EP_SIGRTMAX=%q ignored, need 32 <= min <= max <= 64", lo, hi)
 		return nil
@@ -118,11 +118,11 @@ func rtRange(lookup func(string) (string, bool), w func(string, ...any)) []int {
 	return []int{int(l), int(h)}
 }
 
-// ParseSignals parses an EP_SIGNALS list: named tokens, decimal numbers
+// parseSignals parses an EP_SIGNALS list: named tokens, decimal numbers
 // 1..64 and RT1..RT30 (SIGRTMIN+N, only with rt set). Tokens are
 // comma-separated, surrounding blanks are trimmed, empty tokens skipped.
 // SIGKILL and SIGSTOP cannot be caught and are refused.
-func ParseSignals(csv string, rt []int) ([]syscall.Signal, []string) {
+func parseSignals(csv string, rt []int) ([]syscall.Signal, []string) {
 	var sigs []syscall.Signal
 	var warn []string
 	seen := map[syscall.Signal]bool{}
@@ -155,7 +155,7 @@ func parseSignal(tok string, rt []int) (syscall.Signal, error) {
 		return s, nil
 	}
 	if strings.HasPrefix(tok, "RT") && len(tok) > 2 {
-		n, err := Uint(tok[2:])
+		n, err := parseUint(tok[2:])
 		if err != nil || n < 1 || n > 30 {
 			return 0, fmt.Errorf("RT tokens are RT1..RT30")
 		}
@@ -167,7 +167,7 @@ func parseSignal(tok string, rt []int) (syscall.Signal, error) {
 		}
 		return syscall.Signal(rt[0] + int(n)), nil
 	}
-	n, err := Uint(tok)
+	n, err := parseUint(tok)
 	if err != nil {
 		return 0, fmt.Errorf("unknown signal name")
 	}
@@ -180,8 +180,8 @@ func parseSignal(tok string, rt []int) (syscall.Signal, error) {
 	return syscall.Signal(n), nil
 }
 
-// Uint parses a non-negative decimal number (no sign, no blanks).
-func Uint(s string) (uint64, error) {
+// parseUint parses a non-negative decimal number (no sign, no blanks).
+func parseUint(s string) (uint64, error) {
 	if s == "" || s[0] == '+' {
 		return 0, fmt.Errorf("not a non-negative decimal number")
 	}

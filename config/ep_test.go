@@ -24,31 +24,31 @@ func TestParseEP(t *testing.T) {
 		want  EP
 		warns int
 	}{
-		{"defaults", nil, DefaultEP, 0},
+		{"defaults", nil, defaultEP, 0},
 		{"grace", []string{"EP_GRACE_SECONDS", "3"}, EP{Grace: 3 * time.Second, ExitBase: 128, Backoff: time.Second}, 0},
 		{"grace zero", []string{"EP_GRACE_SECONDS", "0"}, EP{ExitBase: 128, Backoff: time.Second}, 0},
 		{"grace clamped", []string{"EP_GRACE_SECONDS", "18446744073709551615"}, EP{Grace: max, ExitBase: 128, Backoff: time.Second}, 1},
-		{"grace overflow", []string{"EP_GRACE_SECONDS", "18446744073709551616"}, DefaultEP, 1},
-		{"grace negative", []string{"EP_GRACE_SECONDS", "-1"}, DefaultEP, 1},
-		{"grace plus", []string{"EP_GRACE_SECONDS", "+5"}, DefaultEP, 1},
-		{"grace blank", []string{"EP_GRACE_SECONDS", " 5"}, DefaultEP, 1},
-		{"grace empty", []string{"EP_GRACE_SECONDS", ""}, DefaultEP, 1},
+		{"grace overflow", []string{"EP_GRACE_SECONDS", "18446744073709551616"}, defaultEP, 1},
+		{"grace negative", []string{"EP_GRACE_SECONDS", "-1"}, defaultEP, 1},
+		{"grace plus", []string{"EP_GRACE_SECONDS", "+5"}, defaultEP, 1},
+		{"grace blank", []string{"EP_GRACE_SECONDS", " 5"}, defaultEP, 1},
+		{"grace empty", []string{"EP_GRACE_SECONDS", ""}, defaultEP, 1},
 		{"base 200", []string{"EP_EXIT_CODE_BASE", "200"}, EP{Grace: 10 * time.Second, ExitBase: 200, Backoff: time.Second}, 0},
 		{"base 0", []string{"EP_EXIT_CODE_BASE", "0"}, EP{Grace: 10 * time.Second, ExitBase: 0, Backoff: time.Second}, 0},
 		{"base 255", []string{"EP_EXIT_CODE_BASE", "255"}, EP{Grace: 10 * time.Second, ExitBase: 255, Backoff: time.Second}, 0},
-		{"base 256", []string{"EP_EXIT_CODE_BASE", "256"}, DefaultEP, 1},
-		{"base word", []string{"EP_EXIT_CODE_BASE", "abc"}, DefaultEP, 1},
+		{"base 256", []string{"EP_EXIT_CODE_BASE", "256"}, defaultEP, 1},
+		{"base word", []string{"EP_EXIT_CODE_BASE", "abc"}, defaultEP, 1},
 		{"restart", []string{"EP_RESTART_ENABLED", "1", "EP_MAX_RESTARTS", "5", "EP_RESTART_BACKOFF_SECONDS", "2"},
 			EP{Grace: 10 * time.Second, ExitBase: 128, Restart: true, MaxRestarts: 5, Backoff: 2 * time.Second}, 0},
-		{"restart yes", []string{"EP_RESTART_ENABLED", "yes"}, DefaultEP, 1},
-		{"restart 0", []string{"EP_RESTART_ENABLED", "0"}, DefaultEP, 0},
-		{"max restarts overflow", []string{"EP_MAX_RESTARTS", "99999999999"}, DefaultEP, 1},
+		{"restart yes", []string{"EP_RESTART_ENABLED", "yes"}, defaultEP, 1},
+		{"restart 0", []string{"EP_RESTART_ENABLED", "0"}, defaultEP, 0},
+		{"max restarts overflow", []string{"EP_MAX_RESTARTS", "99999999999"}, defaultEP, 1},
 		{"subreaper", []string{"EP_SUBREAPER", "1"}, EP{Grace: 10 * time.Second, ExitBase: 128, Backoff: time.Second, Subreaper: true}, 0},
 		{"signals", []string{"EP_SIGNALS", "USR1, 24"}, EP{Grace: 10 * time.Second, ExitBase: 128, Backoff: time.Second,
 			Signals: []syscall.Signal{syscall.SIGUSR1, syscall.SIGXCPU}}, 0},
 		{"rt", []string{"EP_SIGRTMIN", "34", "EP_SIGRTMAX", "64", "EP_SIGNALS", "RT1,RT30"}, EP{Grace: 10 * time.Second, ExitBase: 128, Backoff: time.Second,
 			Signals: []syscall.Signal{35, 64}}, 0},
-		{"rt bad range", []string{"EP_SIGRTMIN", "40", "EP_SIGRTMAX", "35", "EP_SIGNALS", "RT1"}, DefaultEP, 2},
+		{"rt bad range", []string{"EP_SIGRTMIN", "40", "EP_SIGRTMAX", "35", "EP_SIGNALS", "RT1"}, defaultEP, 2},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, warns := ParseEP(env(tc.env...))
@@ -91,17 +91,17 @@ func TestParseSignals(t *testing.T) {
 		{"RT30", []int{34, 60}, nil, []string{"above EP_SIGRTMAX"}},
 		{"RT", rt, nil, []string{"unknown"}},
 	} {
-		got, warns := ParseSignals(tc.in, tc.rt)
+		got, warns := parseSignals(tc.in, tc.rt)
 		if !reflect.DeepEqual(got, tc.want) {
-			t.Errorf("ParseSignals(%q) = %v, want %v", tc.in, got, tc.want)
+			t.Errorf("parseSignals(%q) = %v, want %v", tc.in, got, tc.want)
 		}
 		if len(warns) != len(tc.warns) {
-			t.Errorf("ParseSignals(%q) warnings %q, want %q", tc.in, warns, tc.warns)
+			t.Errorf("parseSignals(%q) warnings %q, want %q", tc.in, warns, tc.warns)
 			continue
 		}
 		for i, w := range tc.warns {
 			if !strings.Contains(warns[i], w) {
-				t.Errorf("ParseSignals(%q) warning %q lacks %q", tc.in, warns[i], w)
+				t.Errorf("parseSignals(%q) warning %q lacks %q", tc.in, warns[i], w)
 			}
 		}
 	}

@@ -63,7 +63,7 @@ func ParseMetadata(data []byte) (Metadata, []string) {
 		case k == "working_dir" && dir == nil:
 			w("\"working_dir\" is not a string: ignored")
 		case k == "working_dir":
-			if err := ValidPath(*dir); err != nil {
+			if err := validPath(*dir); err != nil {
 				w("working_dir ignored: %v", err)
 			} else {
 				m.Workdir = *dir
@@ -78,7 +78,7 @@ func ParseMetadata(data []byte) (Metadata, []string) {
 func validEnvMap(env map[string]string, w func(string, ...any)) []string {
 	var out []string
 	for _, k := range slices.Sorted(maps.Keys(env)) {
-		if err := ValidEnv(k, env[k]); err != nil {
+		if err := validEnv(k, env[k]); err != nil {
 			w("env %q ignored: %v", k, err)
 			continue
 		}

@@ -164,24 +164,14 @@ func newCmdline(p Paths) (cmdline string, panicAdded bool, err error) {
 // before a standalone "--" (the words after it are init's), unless one of
 // them sets panic= (panic=0 included: the operator's choice).
 func withPanic(cmdline string) (string, bool) {
-	words := config.Split(cmdline)
+	words, starts := config.Split(cmdline)
+	at := len(cmdline)
 	if i := slices.Index(words, "--"); i >= 0 {
-		words = words[:i]
+		words, at = words[:i], starts[i]
 	}
 	for _, w := range words {
 		if strings.HasPrefix(w, "panic=") {
 			return cmdline, false
-		}
-	}
-	at := len(cmdline) // before the "--" word, outside quotes
-	for i, quoted := 0, false; i < len(cmdline); i++ {
-		if cmdline[i] == '"' {
-			quoted = !quoted
-		}
-		if !quoted && strings.HasPrefix(cmdline[i:], "--") && (i == 0 || cmdline[i-1] == ' ') &&
-			(i+2 == len(cmdline) || cmdline[i+2] == ' ') {
-			at = i
-			break
 		}
 	}
 	return strings.TrimSpace(strings.TrimRight(cmdline[:at], " ") + " panic=10 " + cmdline[at:]), true

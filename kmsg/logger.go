@@ -50,8 +50,8 @@ func (l *Logger) SetOutput(w io.Writer, kmsgStyle bool) {
 	l.mu.Unlock()
 }
 
-// Logf logs at a syslog level; Debug lines only when Verbose.
-func (l *Logger) Logf(level int, format string, args ...any) {
+// logf logs at a syslog level; Debug lines only when Verbose.
+func (l *Logger) logf(level int, format string, args ...any) {
 	if level >= Debug && !l.Verbose {
 		return
 	}
@@ -79,7 +79,7 @@ func (l *Logger) format(level int, msg string) []byte {
 	}
 	var b []byte
 	for _, line := range strings.Split(msg, "\n") {
-		b = AppendRecords(b, level, "init", AppendEscaped(nil, []byte(line)), MaxRecord)
+		b = appendRecords(b, level, "init", appendEscaped(nil, []byte(line)), MaxRecord)
 	}
 	return b
 }
@@ -118,8 +118,8 @@ func (l *Logger) Flush(d time.Duration) {
 }
 
 // One wrapper per level init uses.
-func (l *Logger) Critf(f string, a ...any)  { l.Logf(Crit, f, a...) }
-func (l *Logger) Errf(f string, a ...any)   { l.Logf(Err, f, a...) }
-func (l *Logger) Warnf(f string, a ...any)  { l.Logf(Warning, f, a...) }
-func (l *Logger) Infof(f string, a ...any)  { l.Logf(Info, f, a...) }
-func (l *Logger) Debugf(f string, a ...any) { l.Logf(Debug, f, a...) }
+func (l *Logger) Critf(f string, a ...any)  { l.logf(Crit, f, a...) }
+func (l *Logger) Errf(f string, a ...any)   { l.logf(Err, f, a...) }
+func (l *Logger) Warnf(f string, a ...any)  { l.logf(Warning, f, a...) }
+func (l *Logger) Infof(f string, a ...any)  { l.logf(Info, f, a...) }
+func (l *Logger) Debugf(f string, a ...any) { l.logf(Debug, f, a...) }

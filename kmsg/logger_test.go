@@ -51,7 +51,7 @@ func TestLoggerQueueFull(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		t.Fatal("Logf blocked on a stuck writer")
+		t.Fatal("logf blocked on a stuck writer")
 	}
 	close(w.release)
 	l.Flush(5 * time.Second)

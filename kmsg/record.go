@@ -26,19 +26,19 @@ const (
 // means no line is ever rejected for its length.
 const MaxRecord = 976
 
-// ParseLevel splits a leading "<N>" (N a syslog level 0-7) off line. It
+// parseLevel splits a leading "<N>" (N a syslog level 0-7) off line. It
 // returns def and the line unchanged when there is none.
-func ParseLevel(line []byte, def int) (int, []byte) {
+func parseLevel(line []byte, def int) (int, []byte) {
 	if len(line) >= 3 && line[0] == '<' && line[1] >= '0' && line[1] <= '7' && line[2] == '>' {
 		return int(line[1] - '0'), line[3:]
 	}
 	return def, line
 }
 
-// AppendEscaped appends text made safe for one kmsg record: NUL and other
+// appendEscaped appends text made safe for one kmsg record: NUL and other
 // control bytes except tab, and bytes that are not valid UTF-8, become
 // \xNN; nothing is dropped.
-func AppendEscaped(dst, text []byte) []byte {
+func appendEscaped(dst, text []byte) []byte {
 	for i := 0; i < len(text); {
 		r, n := utf8.DecodeRune(text[i:])
 		if (r == utf8.RuneError && n <= 1) || (r < 0x20 && r != '\t') || r == 0x7f {
@@ -54,12 +54,12 @@ func AppendEscaped(dst, text []byte) []byte {
 
 const hexdigit = "0123456789abcdef"
 
-// AppendRecords appends an escaped line (valid UTF-8, no newline) as one
+// appendRecords appends an escaped line (valid UTF-8, no newline) as one
 // or more kmsg records "<L>prefix: chunk\n", each at most max bytes, split
 // only on character boundaries. An empty line gives one record with an
 // empty body. It allocates nothing when dst has room: the relay calls it
 // for every line.
-func AppendRecords(dst []byte, level int, prefix string, body []byte, max int) []byte {
+func appendRecords(dst []byte, level int, prefix string, body []byte, max int) []byte {
 	room := max - len(prefix) - len("<L>: \n")
 	if room < 4 {
 		room = 4

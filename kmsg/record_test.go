@@ -23,9 +23,9 @@ func TestParseLevel(t *testing.T) {
 		{"plain", 6, "plain"},
 		{"", 6, ""},
 	} {
-		l, rest := ParseLevel([]byte(tc.in), Info)
+		l, rest := parseLevel([]byte(tc.in), Info)
 		if l != tc.level || string(rest) != tc.rest {
-			t.Errorf("ParseLevel(%q) = %d %q, want %d %q", tc.in, l, rest, tc.level, tc.rest)
+			t.Errorf("parseLevel(%q) = %d %q, want %d %q", tc.in, l, rest, tc.level, tc.rest)
 		}
 	}
 }
@@ -42,8 +42,8 @@ func TestEscape(t *testing.T) {
 		{"trunc\xe2\x82", `trunc\xe2\x82`},
 		{"\r", `\x0d`},
 	} {
-		if got := string(AppendEscaped(nil, []byte(tc.in))); got != tc.want {
-			t.Errorf("AppendEscaped(%q) = %q, want %q", tc.in, got, tc.want)
+		if got := string(appendEscaped(nil, []byte(tc.in))); got != tc.want {
+			t.Errorf("appendEscaped(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}
 }
@@ -93,7 +93,7 @@ func TestRecordsBoundaries(t *testing.T) {
 				t.Errorf("%d records, want %d", len(recs), tc.recs)
 			}
 			got := joinBodies(t, recs, head, 1024)
-			if want := string(AppendEscaped(nil, []byte(tc.text))); got != want {
+			if want := string(appendEscaped(nil, []byte(tc.text))); got != want {
 				t.Errorf("bodies joined differ from the escaped line (%d vs %d bytes)", len(got), len(want))
 			}
 		})
@@ -114,7 +114,7 @@ func TestRecordsDefaultMax(t *testing.T) {
 // records is the records of one line of text, one string each.
 func records(level int, prefix string, text []byte, max int) [][]byte {
 	var recs [][]byte
-	b := AppendRecords(nil, level, prefix, AppendEscaped(nil, text), max)
+	b := appendRecords(nil, level, prefix, appendEscaped(nil, text), max)
 	for len(b) > 0 {
 		i := bytes.IndexByte(b, '\n') + 1
 		recs, b = append(recs, b[:i]), b[i:]

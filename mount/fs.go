@@ -8,8 +8,8 @@ import (
 // Link is a symlink to create: Path -> Target.
 type Link struct{ Path, Target string }
 
-// Links are the conventional /dev and /etc symlinks.
-var Links = []Link{
+// links are the conventional /dev and /etc symlinks.
+var links = []Link{
 	{"/dev/fd", "/proc/self/fd"},
 	{"/dev/stdin", "/proc/self/fd/0"},
 	{"/dev/stdout", "/proc/self/fd/1"},
@@ -17,13 +17,13 @@ var Links = []Link{
 	{"/etc/mtab", "/proc/self/mounts"},
 }
 
-// StickyDirs are created world-writable with the sticky bit.
-var StickyDirs = []string{"/dev/shm", "/tmp"}
+// stickyDirs are created world-writable with the sticky bit.
+var stickyDirs = []string{"/dev/shm", "/tmp"}
 
-// Skeleton creates Links and StickyDirs; an existing link or directory is
+// Skeleton creates links and stickyDirs; an existing link or directory is
 // left alone. It returns one line per failure for the log.
 func Skeleton() (failed []string) {
-	for _, l := range Links {
+	for _, l := range links {
 		if _, err := os.Lstat(l.Path); err == nil {
 			continue
 		}
@@ -31,7 +31,7 @@ func Skeleton() (failed []string) {
 			failed = append(failed, fmt.Sprintf("symlink %s -> %s: %v", l.Path, l.Target, err))
 		}
 	}
-	for _, d := range StickyDirs {
+	for _, d := range stickyDirs {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			failed = append(failed, fmt.Sprintf("mkdir %s: %v", d, err))
 			continue

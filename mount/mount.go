@@ -4,12 +4,9 @@
 package mount
 
 import (
-	"bufio"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/stageinit/stageinit/machine"
 	"golang.org/x/sys/unix"
@@ -39,7 +36,7 @@ var Table = []Mount{
 func Apply(table []Mount, mach machine.Machine) (done, failed []string) {
 	for _, m := range table {
 		if m.Flags&unix.MS_REMOUNT == 0 {
-			if IsMountPoint(m.Target) {
+			if isMountPoint(m.Target) {
 				done = append(done, fmt.Sprintf("%s already mounted", m.Target))
 				continue
 			}
@@ -64,46 +61,14 @@ func describe(m Mount) string {
 	return fmt.Sprintf("-t %s %s %s flags %#x data %q", m.FSType, m.Source, m.Target, m.Flags, m.Data)
 }
 
-// IsMountPoint tells whether target is a mount point: from
-// /proc/self/mountinfo when proc is mounted, otherwise by comparing the
-// device of target with that of its parent (proc(5), stat(2)).
-func IsMountPoint(target string) bool {
-	if f, err := os.Open("/proc/self/mountinfo"); err == nil {
-		defer f.Close()
-		return MountPoints(f)[filepath.Clean(target)]
-	}
+// isMountPoint tells whether target is a mount point: its device is not
+// its parent's (stat(2)). Every row of the table is a file system of its
+// own, never a bind mount, so this is enough, and works before /proc is
+// mounted.
+func isMountPoint(target string) bool {
 	var st, parent unix.Stat_t
 	if unix.Lstat(target, &st) != nil || unix.Lstat(filepath.Dir(target), &parent) != nil {
 		return false
 	}
 	return st.Dev != parent.Dev
 }
-
-// MountPoints parses mountinfo (proc(5)): the set of mount points, with
-// octal escapes such as \040 decoded.
-func MountPoints(r io.Reader) map[string]bool {
-	mp := map[string]bool{}
-	sc := bufio.NewScanner(r)
-	for sc.Scan() {
-		f := strings.Fields(sc.Text())
-		if len(f) >= 5 {
-			mp[unescape(f[4])] = true
-		}
-	}
-	return mp
-}
-
-func unescape(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) && isOctal(s[i+1]) && isOctal(s[i+2]) && isOctal(s[i+3]) {
-			b.WriteByte((s[i+1]-'0')<<6 | (s[i+2]-'0')<<3 | (s[i+3] - '0'))
-			i += 3
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isOctal(c byte) bool { return c >= '0' && c <= '7' }

@@ -60,13 +60,13 @@ type execError struct {
 }
 
 func (e *execError) Error() string {
-	return fmt.Sprintf("execve %s: %v (%s)", e.Path, e.Err, e.Reason())
+	return fmt.Sprintf("execve %s: %v (%s)", e.Path, e.Err, e.reason())
 }
 
 func (e *execError) Unwrap() error { return e.Err }
 
-// Reason names the cause the way a shell would.
-func (e *execError) Reason() string {
+// reason names the cause the way a shell would.
+func (e *execError) reason() string {
 	switch {
 	case errors.Is(e.Err, syscall.ENOENT) && exists(e.Path):
 		return "bad interpreter"
@@ -85,7 +85,7 @@ func (e *execError) Reason() string {
 // naming a missing interpreter included).
 func exitCode(err error) int {
 	var ee *execError
-	if errors.As(err, &ee) && ee.Reason() != "not found" {
+	if errors.As(err, &ee) && ee.reason() != "not found" {
 		return 126
 	}
 	if ee == nil && !errors.Is(err, syscall.ENOENT) {
