@@ -33,11 +33,13 @@ type kernelSigaction struct {
 }
 
 // ResetIgnored puts back SIG_DFL (0) for the signals the Go runtime
-// installs no handler for, even under signal.Notify: SIGPROF, and 32 and
-// 33 (the C library's). Inherited as SIG_IGN (1), they would pass to
-// every stage (rt_sigaction(2)).
+// installs no handler for, even under signal.Notify: 32 and 34 (the C
+// libraries' SIGCANCEL and musl's SIGSYNCCALL; the runtime's sigtable).
+// Inherited as SIG_IGN (1), they would pass to every stage
+// (rt_sigaction(2)). SIGPROF and 33 get the runtime's own handler (they
+// never reach the signal channel), so execve(2) resets them anyway.
 func ResetIgnored() {
-	for _, sig := range []uintptr{uintptr(unix.SIGPROF), 32, 33} {
+	for _, sig := range []uintptr{32, 34} {
 		var old kernelSigaction
 		_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, sig, 0, uintptr(unsafe.Pointer(&old)), 8, 0, 0)
 		if e != 0 || old.handler != 1 {

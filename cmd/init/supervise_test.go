@@ -370,7 +370,7 @@ func TestShutdownDuringBackoff(t *testing.T) {
 
 // TestStageHygiene: the child starts in its own session with default
 // dispositions, an empty mask and no fds above 2, even when init inherits
-// ignored signals (HUP, PIPE, PROF, 32, 33) and an extra fd without
+// ignored signals (HUP, PIPE, PROF, 32, 33, 34) and an extra fd without
 // close-on-exec.
 func TestStageHygiene(t *testing.T) {
 	ignorer := buildGo(t, ignorerSrc)
@@ -396,7 +396,7 @@ func TestStageHygiene(t *testing.T) {
 	}
 }
 
-// ignorerSrc ignores HUP, PIPE, PROF, 32 and 33, opens its first
+// ignorerSrc ignores HUP, PIPE, PROF, 32, 33 and 34, opens its first
 // argument as fd 7 (no close-on-exec) and execs the rest.
 const ignorerSrc = `package main
 
@@ -409,7 +409,7 @@ import (
 func main() {
 	type sa struct{ h, f, r uintptr; m uint64 }
 	ign := sa{h: 1}
-	for _, s := range []uintptr{1, 13, 27, 32, 33} {
+	for _, s := range []uintptr{1, 13, 27, 32, 33, 34} {
 		syscall.RawSyscall6(syscall.SYS_RT_SIGACTION, s, uintptr(unsafe.Pointer(&ign)), 0, 8, 0, 0)
 	}
 	fd, _ := syscall.Open(os.Args[1], syscall.O_WRONLY, 0)
