@@ -2,7 +2,8 @@
 // all of a mode's state (the running stage, the pending request, the
 // deadlines, the watchdog) and waits in one select for the next event:
 // a signal, an exit status from the reaper, a deadline, the end of a
-// stage's relay, or work done off the loop (kexec load, sync). Other
+// stage's relay, work done off the loop (kexec load, sync), or a press of
+// the power button. Other
 // goroutines only send. The machine's init (node) and the supervisor are
 // the same loop with more or fewer event kinds.
 package lifecycle
@@ -57,6 +58,7 @@ type loop struct {
 	exits   chan stages.Status
 	kick    chan struct{}      // wakes the reaper after a spawn
 	results chan work          // work done off the loop ended (node: kexec load, sync)
+	buttons chan string        // a power button was pressed (node)
 	drain   <-chan struct{}    // the ended stage's relay finished; nil when none is awaited
 	at      [nTimers]time.Time // zero: not armed
 	clock   *time.Timer
@@ -107,6 +109,8 @@ func (l *loop) step() {
 		l.drained()
 	case w := <-l.results:
 		l.mode.worked(w)
+	case dev := <-l.buttons:
+		l.mode.request(stages.PoweroffRequest, "power button "+dev)
 	}
 }
 

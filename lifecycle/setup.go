@@ -31,8 +31,9 @@ func Machine(args []string, version string) {
 	installed := make(chan struct{})
 	go func() { rest(); close(installed) }()
 	n := newNode(m, log, sigs, args, version)
-	n.mode = n
+	n.mode, n.buttons = n, make(chan string, 1)
 	n.reap()
+	go hardware.WatchButtons("/dev", log, n.buttons)
 	n.dog.Look()
 	n.at[petTimer], n.at[lookTimer] = n.dog.Due, time.Now().Add(30*time.Second)
 	<-installed // every handler is in place before a stage can send a signal

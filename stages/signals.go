@@ -46,13 +46,14 @@ func SupervisorTable(extras []syscall.Signal) Table {
 }
 
 // MachineTable is pid 1's: TERM and INT (Ctrl-Alt-Del) ask for a restart,
-// USR2 and PWR for a poweroff, USR1 for a halt; HUP, QUIT, WINCH and
-// EP_SIGNALS are forwarded. Requests win over EP_SIGNALS.
+// USR2, PWR and 38 (SIGRTMIN+4: the kernel's ACPI tiny power button, and
+// systemd's poweroff signal) for a poweroff, USR1 for a halt; HUP, QUIT,
+// WINCH and EP_SIGNALS are forwarded. Requests win over EP_SIGNALS.
 func MachineTable(extras []syscall.Signal) Table {
 	t := table(Forward, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGWINCH)
 	t.set(Forward, extras...)
 	t.set(RestartRequest, syscall.SIGTERM, syscall.SIGINT)
-	t.set(PoweroffRequest, syscall.SIGUSR2, syscall.SIGPWR)
+	t.set(PoweroffRequest, syscall.SIGUSR2, syscall.SIGPWR, syscall.Signal(38))
 	t.set(HaltRequest, syscall.SIGUSR1)
 	return t
 }

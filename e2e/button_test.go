@@ -1,0 +1,115 @@
+package e2e
+
+import (
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The power button: QEMU's system_powerdown presses the ACPI power button
+// (amd64) or the gpio-keys power key of the virt machine (arm64), as a
+// BMC's "graceful shutdown" or `virsh shutdown` does.
+
+// debModule is a module of the target's Debian kernel.
+func debModule(tg *target, rel string) string {
+	root := filepath.Dir(filepath.Dir(tg.vmlinuz))
+	return filepath.Join(root, "lib/modules", strings.TrimPrefix(filepath.Base(tg.vmlinuz), "vmlinuz-"), "kernel/drivers", rel)
+}
+
+// buttonBoot loads the modules given (after boot, as a node on a
+// distribution kernel does), waits until init has found the button and
+// says so on the console. The boot stage ignores TERM when ignore is set.
+func buttonBoot(mods []string, trap string) string {
+	s := trap + "\n"
+	for _, m := range mods {
+		s += "insmod /lib/modules/" + filepath.Base(m) + "\n"
+	}
+	return s + `i=0; until dmesg | grep -q 'init: power button: /dev/input/'; do sleep 0.1; i=$((i+1)); [ $i -lt 300 ] || break; done
+echo "button ready"; while :; do sleep 0.1; done`
+}
+
+const buttonReboot = rebootEcho + `
+dmesg | grep -E 'input: |init: (power button|poweroff requested|grace period)' | sed 's/^/kmsg: /'`
+
+func buttonNode(tg *target, mods []string, trap string) node {
+	n := node{Boot: buttonBoot(mods, trap), Reboot: buttonReboot, Files: map[string]string{}}
+	for _, m := range mods {
+		n.Files["/lib/modules/"+filepath.Base(m)] = m
+	}
+	return n
+}
+
+// kmsgTime is the kernel timestamp of the first console line "kmsg: [t]
+// ..." that contains s.
+func kmsgTime(t *testing.T, console, s string) float64 {
+	t.Helper()
+	for _, l := range strings.Split(console, "\n") {
+		if m := regexp.MustCompile(`kmsg: \[\s*([0-9.]+)\]`).FindStringSubmatch(l); m != nil && strings.Contains(l, s) {
+			f, _ := strconv.ParseFloat(m[1], 64)
+			return f
+		}
+	}
+	t.Errorf("console lacks a kmsg line with %q", s)
+	return 0
+}
+
+// TestQEMUPowerButtonDebian: Debian's amd64 kernel with button.ko and
+// evdev.ko loaded by the boot stage. init finds the button within a
+// second of the driver; two presses 2 s apart during a boot stage that
+// ignores TERM: the second does not extend the 3 s grace period, the
+// reboot stage runs with INIT_SHUTDOWN=poweroff, the VM powers off.
+func TestQEMUPowerButtonDebian(t *testing.T) {
+	need(t)
+	t.Parallel()
+	mods := []string{debModule(amd64, "input/evdev.ko"), debModule(amd64, "acpi/button.ko")}
+	img := archive(t, buttonNode(amd64, mods, `trap '' TERM`))
+	v := boot(t, vmlinuz, img, warnings+" EP_GRACE_SECONDS=3", 3*time.Minute)
+	v.Await("button ready", 2*time.Minute)
+	v.Monitor("system_powerdown")
+	time.Sleep(2 * time.Second)
+	v.Monitor("system_powerdown")
+	c := v.Wait()
+	expect(t, c, "button ready", "grace period of 3s over", "reboot stage: status=137 shutdown=poweroff",
+		"kmsg: ", "init: power button: /dev/input/event", "reboot: Power down")
+	found := kmsgTime(t, c, "init: power button: /dev/input/event") - kmsgTime(t, c, "input: Power Button as")
+	first, over := kmsgTime(t, c, "poweroff requested (power button /dev/input/event"), kmsgTime(t, c, "grace period of 3s over")
+	presses := strings.Count(c, "poweroff requested (power button")
+	t.Logf("button found %.3fs after its driver; grace over %.3fs after the first of %d presses", found, over-first, presses)
+	if found < 0 || found > 1 {
+		t.Errorf("init found the button %.3fs after the driver made it, want within 1 s", found)
+	}
+	if presses != 2 || over-first > 4 {
+		t.Errorf("%d presses logged, grace over %.3fs after the first: the second press extended the grace period", presses, over-first)
+	}
+}
+
+// TestQEMUPowerButtonTinyKernel: the project's kernel, with the ACPI
+// button and evdev built in (kernel-config/stageinit.config).
+func TestQEMUPowerButtonTinyKernel(t *testing.T) {
+	k := bzImage(t)
+	t.Parallel()
+	boot := "#!/bin/sh\n/bin/busybox --install -s /bin\n" + buttonBoot(nil, `trap 'echo "boot got TERM"; exit 0' TERM`) + "\n"
+	img := overlay(t, map[string][]byte{"/etc/boot": []byte(boot), "/etc/reboot": []byte("#!/bin/sh\n" + buttonReboot + "\n")})
+	v := qemu{Kernel: k, Initrd: img, Timeout: 3 * time.Minute, Cmdline: warnings}.boot(t)
+	v.Await("button ready", 2*time.Minute)
+	v.Monitor("system_powerdown")
+	expect(t, v.Wait(), "button ready", "boot got TERM", "reboot stage: status=0 shutdown=poweroff",
+		"poweroff requested (power button /dev/input/event", "reboot: Power down")
+}
+
+// TestQEMUPowerButtonArm64: Debian's arm64 kernel on QEMU's virt machine,
+// whose power key is a gpio-keys device (gpio_keys.ko and evdev.ko).
+func TestQEMUPowerButtonArm64(t *testing.T) {
+	needArch(t, arm64)
+	t.Parallel()
+	mods := []string{debModule(arm64, "input/evdev.ko"), debModule(arm64, "input/keyboard/gpio_keys.ko")}
+	img := archiveFor(t, arm64, buttonNode(arm64, mods, `trap 'echo "boot got TERM"; exit 0' TERM`))
+	v := qemu{Target: arm64, Kernel: arm64.vmlinuz, Initrd: img, Timeout: 4 * time.Minute, Cmdline: warnings}.boot(t)
+	v.Await("button ready", 3*time.Minute)
+	v.Monitor("system_powerdown")
+	expect(t, v.Wait(), "button ready", "boot got TERM", "reboot stage: status=0 shutdown=poweroff",
+		"poweroff requested (power button /dev/input/event", "reboot: Power down")
+}
