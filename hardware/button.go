@@ -38,18 +38,19 @@ const (
 // looks again; nothing is polled. It runs for the life of the process.
 func WatchButtons(dir string, log *kmsg.Logger, presses chan<- string) {
 	defer log.Guard()
+	input, seen := filepath.Join(dir, "input"), map[string]bool{}
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
-	if err != nil {
-		log.Warnf("power button: inotify_init1: %v: the power button is not watched", err)
-		return
+	if err == nil {
+		_, err = unix.InotifyAddWatch(fd, dir, unix.IN_CREATE)
 	}
-	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CREATE); err != nil {
-		log.Warnf("power button: inotify_add_watch %s: %v: the power button is not watched", dir, err)
-		return
+	if err != nil { // a kernel without CONFIG_INOTIFY_USER
+		log.Warnf("power button: inotify on %s: %v: looking for power buttons every 2 s", dir, err)
+		for ; ; time.Sleep(2 * time.Second) {
+			look(input, seen, log, presses)
+		}
 	}
-	input, watching, seen := filepath.Join(dir, "input"), false, map[string]bool{}
 	buf := make([]byte, 4096)
-	for {
+	for watching := false; ; {
 		if !watching {
 			_, err := unix.InotifyAddWatch(fd, input, unix.IN_CREATE|unix.IN_DELETE)
 			watching = err == nil
