@@ -18,7 +18,7 @@ INIT_ARCH  = $(if $(filter $(HOSTARCH),$(ARCH)),$(BUILD)/init,$(BUILD)/init-$(AR
 export CGO_ENABLED := 0
 export SOURCE_DATE_EPOCH ?= 1700000000
 
-.PHONY: all init mkinitramfs initramfs kernel run test unit deps bench install clean
+.PHONY: all init mkinitramfs initramfs kernel run test unit fuzz deps bench install clean
 
 all: init
 
@@ -64,6 +64,11 @@ test: kernel
 	rm -f $(BUILD)/qemu-time.txt
 	STAGEINIT_E2E=1 STAGEINIT_CACHE=$(CACHE) $(GO) test -count=1 -timeout 60m ./... 2>&1 | tee $(BUILD)/test.log; \
 	  rc=$${PIPESTATUS[0]}; cat $(BUILD)/qemu-time.txt 2>/dev/null; exit $$rc
+
+# Every fuzz target for FUZZTIME each (their seed corpora run in make test).
+FUZZTIME ?= 30s
+fuzz:
+	bash scripts/fuzz.sh $(FUZZTIME)
 
 # Peers measured in the same run (Debian packages, installed when missing),
 # and rsvg-convert for the PNG of the ratio chart.

@@ -22,13 +22,14 @@ type Cmdline struct {
 }
 
 // Split splits a command line into words with the kernel's rules
-// (lib/cmdline.c next_arg): blanks separate words except inside double
+// (lib/cmdline.c next_arg): blanks (isspace: space, \t, \n, \v, \f,
+// \r) separate words except inside double
 // quotes; a quote opening the word or its value is removed, as is the
 // matching quote closing the word. starts holds each word's offset in s.
 func Split(s string) (words []string, starts []int) {
 	inQuote, start := false, -1
 	for i := 0; i <= len(s); i++ {
-		blank := i == len(s) || !inQuote && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n')
+		blank := i == len(s) || !inQuote && strings.IndexByte(" \t\n\v\f\r", s[i]) >= 0
 		if i < len(s) && s[i] == '"' {
 			inQuote = !inQuote
 		}

@@ -174,7 +174,8 @@ func withPanic(cmdline string) (string, bool) {
 			return cmdline, false
 		}
 	}
-	return strings.TrimSpace(strings.TrimRight(cmdline[:at], " ") + " panic=10 " + cmdline[at:]), true
+	const blanks = " \t\n\v\f\r" // the kernel's isspace, as config.Split
+	return strings.Trim(strings.TrimRight(cmdline[:at], blanks)+" panic=10 "+cmdline[at:], blanks), true
 }
 
 // explain names the syscall that failed and the meaning of its errno
