@@ -3,10 +3,13 @@ package kmsg
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Logger is init's own leveled log. Lines are queued and written by one
@@ -84,8 +87,16 @@ func (l *Logger) format(level int, msg string) []byte {
 	return b
 }
 
+// loop writes the queued lines from a thread of its own that blocks
+// SIGPIPE: a write to a gone reader fails with EPIPE and raises no signal,
+// which init would otherwise take for one sent to it (and forward to its
+// command). A failed write counts as a dropped line.
 func (l *Logger) loop() {
 	defer l.Guard()
+	runtime.LockOSThread()
+	var pipe unix.Sigset_t
+	pipe.Val[0] = 1 << (unix.SIGPIPE - 1)
+	unix.PthreadSigmask(unix.SIG_BLOCK, &pipe, nil)
 	for e := range l.q {
 		if e.flushed != nil {
 			close(e.flushed)
@@ -94,8 +105,26 @@ func (l *Logger) loop() {
 		l.mu.Lock()
 		w := l.w
 		l.mu.Unlock()
-		writeLines(w, e.b)
+		if writeLines(w, e.b) {
+			l.dropped.Add(1)
+		}
 	}
+}
+
+// FD writes to a file descriptor with write(2) alone: os.File raises
+// SIGPIPE itself on EPIPE from fd 1 or 2 (os.File.Write's epipecheck).
+type FD int
+
+func (fd FD) Write(b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := unix.Write(int(fd), b[n:])
+		if err != nil {
+			return n, err
+		}
+		n += m
+	}
+	return n, nil
 }
 
 // Flush waits until the lines queued so far are written, at most d.

@@ -30,7 +30,7 @@ type supervisor struct {
 func Supervise(command []string, verbose bool) int {
 	m := machine.Real{}
 	c := &crash{m: m}
-	log := kmsg.NewLogger(os.Stderr, false, c)
+	log := kmsg.NewLogger(kmsg.FD(2), false, c)
 	c.log, log.Verbose = log, verbose
 	defer log.Flush(time.Second)
 	sigs, rest := stages.Notify()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -496,4 +497,36 @@ func TestMiniInitDiagnostics(t *testing.T) {
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	s.wait(t, 10*time.Second)
 	contains(t, "stderr", s.errb.String(), "shutdown requested during restart backoff")
+}
+
+// TestSupervisorOutlivesItsReader: init's output goes into a pipe whose
+// reader exits at the first byte (`| head -c 1`, a log shipper that
+// restarts). 100 times over: init does not die of SIGPIPE, the command
+// finishes, its exit status comes back through init, and the command
+// started with SIGPIPE at its default disposition.
+func TestSupervisorOutlivesItsReader(t *testing.T) {
+	dir := t.TempDir()
+	script := `set -o pipefail
+for i in $(seq 100); do
+  EP_SIGNALS=USR1 "$INIT" -v -- sh -c 'grep SigIgn /proc/self/status > "$D/ign.$0"; sleep 0.01; echo done > "$D/done.$0"; exit 7' $i 2>&1 | head -c 1 >/dev/null
+  echo "run $i: ${PIPESTATUS[0]}"
+done`
+	cmd := exec.Command("bash", "-c", script)
+	cmd.Env = append(os.Environ(), "INIT="+initBin, "D="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	for i := 1; i <= 100; i++ {
+		if !strings.Contains(string(out), fmt.Sprintf("run %d: 7\n", i)) {
+			t.Errorf("run %d: init did not return the command's 7:\n%s", i, out)
+			break
+		}
+		done, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("done.%d", i)))
+		ign, _ := os.ReadFile(filepath.Join(dir, fmt.Sprintf("ign.%d", i)))
+		if string(done) != "done\n" || string(ign) != "SigIgn:\t0000000000000000\n" {
+			t.Errorf("run %d: command did not finish (%q) or started with ignored signals (%q)", i, done, ign)
+			break
+		}
+	}
 }
