@@ -5,6 +5,7 @@ import (
 	"math"
 	"path/filepath"
 	"strings"
+	"time"
 )
 
 // Cmdline is what init takes from the kernel command line (/proc/cmdline).
@@ -19,6 +20,19 @@ type Cmdline struct {
 	// KexecWatchdog is stageinit.kexec_watchdog=SECONDS, the timeout the
 	// watchdog keeps counting through a kexec (nil: the default, 120 s).
 	KexecWatchdog *int
+	// MetricsDir is stageinit.metrics_dir=, where init writes its metrics.
+	MetricsDir string
+	// Kexec is what the previous init added before it jumped here; nil
+	// when absent or refused.
+	Kexec *Kexec
+}
+
+// Kexec is what an init says to the next generation on its command line:
+// stageinit.gen=N stageinit.prev=REQUEST:WHO stageinit.jump=UNIX_MS.
+type Kexec struct {
+	Gen  int       // the generation that jumped
+	Prev string    // what it ended with: the request and who asked ("restart:SIGTERM")
+	Jump time.Time // when it loaded the kernel, wall clock
 }
 
 // Split splits a command line into words with the kernel's rules
@@ -59,6 +73,7 @@ func unquote(w string) string {
 func ParseCmdline(s string) (Cmdline, []string) {
 	var c Cmdline
 	var warn []string
+	ours := map[string][]string{}
 	words, _ := Split(s)
 	for i, w := range words {
 		if w == "--" {
@@ -96,9 +111,53 @@ func ParseCmdline(s string) (Cmdline, []string) {
 			} else {
 				c.KexecWatchdog = &secs
 			}
+		case strings.HasPrefix(w, "stageinit.metrics_dir="):
+			if d := strings.TrimPrefix(w, "stageinit.metrics_dir="); validPath(d) != nil {
+				warn = append(warn, fmt.Sprintf("kernel command line %q ignored: not an absolute, clean path", w))
+			} else {
+				c.MetricsDir = d
+			}
+		case strings.HasPrefix(w, "stageinit.gen="), strings.HasPrefix(w, "stageinit.prev="), strings.HasPrefix(w, "stageinit.jump="):
+			k, v, _ := strings.Cut(w, "=")
+			ours[k] = append(ours[k], v)
 		}
 	}
+	c.Kexec, warn = kexecWords(ours, warn)
 	return c, warn
+}
+
+// kexecWords checks the words of the previous init: each once, gen in
+// 1..2^31-1, prev a short token, jump a time in milliseconds. Anything
+// wrong refuses them all: the boot reason then comes from the hardware.
+func kexecWords(ours map[string][]string, warn []string) (*Kexec, []string) {
+	if len(ours) == 0 {
+		return nil, warn
+	}
+	one := func(k string) string {
+		if v := ours["stageinit."+k]; len(v) == 1 {
+			return v[0]
+		}
+		return ""
+	}
+	gen, err1 := parseUint(one("gen"))
+	ms, err2 := parseUint(one("jump"))
+	prev := one("prev")
+	if err1 != nil || err2 != nil || gen < 1 || gen > math.MaxInt32 || ms > 1<<50 || !token(prev) {
+		return nil, append(warn, fmt.Sprintf("kernel command line: stageinit.gen=%q stageinit.prev=%q stageinit.jump=%q "+
+			"ignored (each once: gen 1..2147483647, prev a token, jump milliseconds): the boot reason comes from the hardware",
+			ours["stageinit.gen"], ours["stageinit.prev"], ours["stageinit.jump"]))
+	}
+	return &Kexec{Gen: int(gen), Prev: prev, Jump: time.UnixMilli(int64(ms))}, warn
+}
+
+// token is 1 to 64 bytes of [A-Za-z0-9:._-].
+func token(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(":._-", c) >= 0) {
+			return false
+		}
+	}
+	return len(s) > 0 && len(s) <= 64
 }
 
 // Limits on what the command line and the metadata file may set.

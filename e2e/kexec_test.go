@@ -8,7 +8,10 @@ import (
 
 // kexecBoot is a boot stage for both generations: generation 1 stages an
 // update and asks for a reboot; generation 2 sees the marker and powers off.
-const kexecBoot = `if grep -q stageinit.e2e=gen2 /proc/cmdline; then
+const kexecBoot = `echo "reason=$INIT_BOOT_REASON generation=$INIT_GENERATION"
+grep -E '^stageinit_(generation|boot_reason|kexec_downtime_seconds)' /run/stageinit/stageinit.prom | sed 's/^/metric: /'
+dmesg | grep -o 'init: generation .*' | sed 's/^/kmsg: /'
+if grep -q stageinit.e2e=gen2 /proc/cmdline; then
   echo "generation 2 up: $(cat /proc/cmdline)"; kill -USR2 1; exec sleep 100
 fi
 echo "generation 1 up"
@@ -27,8 +30,11 @@ func TestQEMUKexecRoundTrip(t *testing.T) {
 		Files: map[string]string{"/boot/vmlinuz": vmlinuz, "/boot/initrd": gen2}})
 	v := boot(t, vmlinuz, gen1, warnings, 4*time.Minute)
 	c := v.Wait()
-	expect(t, c, "generation 1 up", "reboot stage: status=143 shutdown=reboot",
-		"generation 2 up:", "stageinit.e2e=gen2", "reboot stage: status=143 shutdown=poweroff", "reboot: Power down")
+	expect(t, c, "reason=poweron generation=1", "metric: stageinit_generation 1", `metric: stageinit_boot_reason{reason="poweron",previous=""} 1`,
+		"kmsg: init: generation 1, after a power-on", "generation 1 up", "reboot stage: status=143 shutdown=reboot",
+		"reason=kexec generation=2", "metric: stageinit_generation 2", `metric: stageinit_boot_reason{reason="kexec",previous="restart:SIGTERM"} 1`,
+		"metric: stageinit_kexec_downtime_seconds ", "kmsg: init: generation 2, after a kexec from generation 1 (restart requested by SIGTERM), down ",
+		"generation 2 up:", "stageinit.e2e=gen2", "stageinit.gen=1", "reboot stage: status=143 shutdown=poweroff", "reboot: Power down")
 	quickTeardown(t, c)
 }
 

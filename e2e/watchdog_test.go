@@ -80,7 +80,8 @@ func TestQEMUWatchdogResetsABadKernel(t *testing.T) {
 		"/boot/sleeper": read(t, sleeper),
 		"/etc/boot": []byte(`#!/bin/sh
 /bin/busybox --install -s /bin
-echo "generation 1 up"
+echo "generation 1 up, reason=$INIT_BOOT_REASON"
+grep '^stageinit_boot_reason' /run/stageinit/stageinit.prom | sed 's/^/metric: /'
 cp /boot/vmlinuz /kernel; cp /boot/sleeper /kernel.initrd
 echo "console=ttyS0 quiet" > /kernel.cmdline
 kill -TERM 1; exec sleep 1000
@@ -102,8 +103,9 @@ kill -TERM 1; exec sleep 1000
 		t.Errorf("reset after %v, before the allowance was up: not the watchdog", el)
 	}
 	c := v.Console()
-	expect(t, c, "generation 1 up", "watchdog: /dev/watchdog0 armed", "panic=10", "watchdog: left counting",
-		"sleeper up", "generation 1 up")
+	expect(t, c, "generation 1 up, reason=poweron", "watchdog: /dev/watchdog0 armed", "panic=10", "watchdog: left counting",
+		"sleeper up", "boot reason: watchdog: the watchdog says it reset the machine", "generation 1 up, reason=watchdog",
+		`metric: stageinit_boot_reason{reason="watchdog",previous=""} 1`)
 	if strings.Contains(c, "kexec safety net is off") {
 		t.Error("init warned about stop_on_reboot although it is 0")
 	}
@@ -122,7 +124,8 @@ func TestQEMUPanicRebootsAndPstore(t *testing.T) {
 		"/boot/vmlinuz": read(t, k),
 		"/etc/boot": []byte(`#!/bin/sh
 /bin/busybox --install -s /bin
-if [ -n "$(ls /sys/fs/pstore)" ]; then echo "pstore after the reset: $(ls /sys/fs/pstore)"; touch /poweroff; exit 0; fi
+if [ -n "$(ls /sys/fs/pstore)" ]; then echo "pstore after the reset: $(ls /sys/fs/pstore), reason=$INIT_BOOT_REASON"
+  grep '^stageinit_boot_reason' /run/stageinit/stageinit.prom | sed 's/^/metric: /'; touch /poweroff; exit 0; fi
 echo "generation 1 up"
 cp /boot/vmlinuz /kernel
 echo 'console=ttyS0 ` + ramoops + ` rdinit=/nonexistent init=/nonexistent' > /kernel.cmdline
@@ -131,7 +134,8 @@ kill -TERM 1; exec sleep 1000
 	v := qemu{Kernel: k, Initrd: gen1, Timeout: 4 * time.Minute, Reboots: true, Cmdline: "loglevel=7 " + ramoops}.boot(t)
 	<-v.done
 	expect(t, v.Console(), "generation 1 up", "added panic=10", "Kernel panic - not syncing: Requested init /nonexistent failed",
-		"Rebooting in 10 seconds", "init: pstore: ", "dmesg-ramoops-0", "pstore after the reset: ", "dmesg-ramoops-0", "reboot: Power down")
+		"Rebooting in 10 seconds", "init: pstore: ", "dmesg-ramoops-0", "init: generation 1, after a reset by panic",
+		"pstore after the reset: ", "dmesg-ramoops-0", "reason=panic", `metric: stageinit_boot_reason{reason="panic",previous=""} 1`, "reboot: Power down")
 }
 
 // TestQEMUWatchdogKexecRoundTrip: generation 2's init takes the watchdog

@@ -26,7 +26,9 @@ type Watchdog struct {
 	Devs    []string // where to look, first found wins
 	Timeout *int     // stageinit.watchdog=: nil keeps the device's, 0 leaves it alone
 
-	Due    time.Time // the next keepalive; zero while none is open
+	Due    time.Time     // the next keepalive; zero while none is open
+	Reset  bool          // the device said it reset the machine (WDIOF_CARDRESET)
+	Armed  time.Duration // the open device's timeout; 0 while none is open
 	dev    machine.Watchdog
 	every  time.Duration
 	off    bool // handed over or disarmed: do not reopen until Resume
@@ -59,7 +61,7 @@ func (w *Watchdog) Look() {
 			w.Log.Warnf("watchdog: %s: timeout %v (%v): petting every second", dev, t, err)
 			t = 3 * time.Second
 		}
-		w.dev, w.every, w.Due = d, t/3, time.Now().Add(t/3)
+		w.dev, w.every, w.Due, w.Armed, w.Reset = d, t/3, time.Now().Add(t/3), t, w.Reset || d.CardReset()
 		w.Log.Infof("watchdog: %s armed, timeout %v, petted every %v", dev, t, t/3)
 		if b, _ := os.ReadFile("/sys/module/watchdog/parameters/stop_on_reboot"); strings.TrimSpace(string(b)) != "0" {
 			w.Log.Warnf("watchdog: the kexec safety net is off: stop_on_reboot is %q, so the kernel stops %s "+
@@ -104,7 +106,7 @@ func (w *Watchdog) Disarm() {
 // release stops petting and hands the open device, if any, to the caller.
 func (w *Watchdog) release() machine.Watchdog {
 	d := w.dev
-	w.off, w.dev, w.Due = true, nil, time.Time{}
+	w.off, w.dev, w.Due, w.Armed = true, nil, time.Time{}, 0
 	return d
 }
 

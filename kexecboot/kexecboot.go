@@ -38,8 +38,9 @@ const MaxCmdline = 2047
 // Load loads p.Kernel with p.Initrd (if present) and the command line of
 // p.Cmdline (if present) or the running kernel's, with panic=10 added when
 // it sets no panic= (reported by panicAdded): without it a new kernel that
-// panics hangs for ever, with it the node reboots. It does not reboot.
-func Load(m machine.Machine, p Paths) (panicAdded bool, err error) {
+// panics hangs for ever, with it the node reboots. The words of extra go
+// among the kernel's words too. It does not reboot.
+func Load(m machine.Machine, p Paths, extra ...string) (panicAdded bool, err error) {
 	kernel, err := openRegular(p.Kernel)
 	if err != nil {
 		return false, err
@@ -56,7 +57,7 @@ func Load(m machine.Machine, p Paths) (panicAdded bool, err error) {
 		}
 		defer initrd.Close()
 	}
-	cmdline, panicAdded, err := newCmdline(p)
+	cmdline, panicAdded, err := newCmdline(p, extra...)
 	if err != nil {
 		return false, err
 	}
@@ -137,7 +138,7 @@ func openRegular(path string) (*os.File, error) {
 // trailing newlines, or else the running kernel's p.ProcCmdline, with
 // panic=10 added when it has none and there is room. A NUL byte or a line
 // longer than MaxCmdline is refused before the kernel sees it.
-func newCmdline(p Paths) (cmdline string, panicAdded bool, err error) {
+func newCmdline(p Paths, extra ...string) (cmdline string, panicAdded bool, err error) {
 	src := p.Cmdline
 	raw, err := os.ReadFile(src)
 	if errors.Is(err, os.ErrNotExist) {
@@ -154,28 +155,41 @@ func newCmdline(p Paths) (cmdline string, panicAdded bool, err error) {
 	if len(raw) > MaxCmdline {
 		return "", false, fmt.Errorf("%s: %d bytes, more than the kernel's %d: %w", src, len(raw), MaxCmdline, unix.E2BIG)
 	}
-	if cmdline, panicAdded = withPanic(string(raw)); len(cmdline) > MaxCmdline {
-		return string(raw), false, nil // no room left for it
+	if cmdline, panicAdded = withPanic(string(raw), extra...); len(cmdline) > MaxCmdline {
+		return string(raw), false, nil // no room left for them
 	}
 	return cmdline, panicAdded, nil
 }
 
 // withPanic adds panic=10 to the kernel's own words of cmdline, those
 // before a standalone "--" (the words after it are init's), unless one of
-// them sets panic= (panic=0 included: the operator's choice).
-func withPanic(cmdline string) (string, bool) {
+// them sets panic= (panic=0 included: the operator's choice), and the
+// words of extra ("stageinit.gen=3"); a kernel word that sets a key of
+// extra is dropped first. It reports whether it added panic=10.
+func withPanic(cmdline string, extra ...string) (string, bool) {
 	words, starts := config.Split(cmdline)
 	at := len(cmdline)
 	if i := slices.Index(words, "--"); i >= 0 {
 		words, at = words[:i], starts[i]
 	}
-	for _, w := range words {
-		if strings.HasPrefix(w, "panic=") {
-			return cmdline, false
+	head := cmdline[:at]
+	for i := len(words) - 1; i >= 0; i-- { // from the end: the offsets before stay true
+		for _, e := range extra {
+			k, _, _ := strings.Cut(e, "=")
+			if strings.HasPrefix(words[i], k+"=") && strings.HasPrefix(head[starts[i]:], words[i]) {
+				head = head[:starts[i]] + head[starts[i]+len(words[i]):]
+			}
 		}
 	}
+	set := slices.ContainsFunc(words, func(w string) bool { return strings.HasPrefix(w, "panic=") })
+	if !set {
+		extra = append([]string{"panic=10"}, extra...)
+	}
+	if len(extra) == 0 {
+		return cmdline, false
+	}
 	const blanks = " \t\n\v\f\r" // the kernel's isspace, as config.Split
-	return strings.Trim(strings.TrimRight(cmdline[:at], blanks)+" panic=10 "+cmdline[at:], blanks), true
+	return strings.Trim(strings.TrimRight(head, blanks)+" "+strings.Join(extra, " ")+" "+cmdline[at:], blanks), !set
 }
 
 // explain names the syscall that failed and the meaning of its errno

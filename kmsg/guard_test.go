@@ -2,7 +2,6 @@ package kmsg
 
 import (
 	"strings"
-	"sync"
 	"testing"
 )
 
@@ -10,19 +9,8 @@ type ender chan struct{}
 
 func (e ender) End() { close(e) }
 
-type buffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (b *buffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
 func TestGuard(t *testing.T) {
-	var out buffer
+	var out syncBuffer
 	end := make(ender)
 	log := NewLogger(&out, false, end)
 	go func() {
@@ -30,9 +18,7 @@ func TestGuard(t *testing.T) {
 		panic("boom")
 	}()
 	<-end
-	out.mu.Lock()
-	defer out.mu.Unlock()
-	if s := out.b.String(); !strings.Contains(s, "CRIT: panic: boom") || !strings.Contains(s, "TestGuard") {
+	if s := out.String(); !strings.Contains(s, "CRIT: panic: boom") || !strings.Contains(s, "TestGuard") {
 		t.Errorf("log lacks the panic and the panicking goroutine's stack:\n%s", s)
 	}
 }

@@ -55,6 +55,11 @@ func (n *node) exists(p string) bool {
 // a cold reboot leaves it to the firmware) and calls reboot(2). When that
 // fails, or for a soft restart, the next round follows the pause.
 func (n *node) carryOut() {
+	line := n.hist.shutdown(n.final, n.req)
+	n.log.Infof("%s", line)
+	if n.exists("/dev/pmsg0") { // pstore's pmsg: kept across a warm reset
+		n.m.WriteFile(n.root+"/dev/pmsg0", "init: "+line+"\n")
+	}
 	if f := n.final; f != softRestart {
 		switch f {
 		case kexecJump:
@@ -70,7 +75,7 @@ func (n *node) carryOut() {
 		n.dog.Resume()
 		n.at[petTimer] = n.dog.Due
 	}
-	n.req, n.phase = 0, pausing
+	n.req, n.hist.who, n.phase = 0, "", pausing
 	n.at[pauseTimer] = time.Now().Add(n.pause())
 }
 

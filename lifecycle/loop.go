@@ -10,6 +10,7 @@ package lifecycle
 
 import (
 	"os"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/stageinit/stageinit/kmsg"
 	"github.com/stageinit/stageinit/machine"
 	"github.com/stageinit/stageinit/stages"
+	"golang.org/x/sys/unix"
 )
 
 // timer names a deadline of the loop.
@@ -160,7 +162,11 @@ func (l *loop) signal(sig syscall.Signal) {
 			l.ended()
 		}
 	case stages.RestartRequest, stages.HaltRequest, stages.PoweroffRequest:
-		l.mode.request(a, sig.String())
+		name := unix.SignalName(sig) // "SIGTERM"; none for the real-time ones
+		if name == "" {
+			name = "signal-" + strconv.Itoa(int(sig))
+		}
+		l.mode.request(a, name)
 	}
 }
 

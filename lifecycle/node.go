@@ -44,16 +44,21 @@ type node struct {
 	final    final
 	kexecErr string // INIT_KEXEC_ERROR for the next boot stage
 	quick    int    // rounds in a row whose boot stage failed or ended within 1 s
+	hist     history
+	warned   bool // the metrics file could not be written (logged once)
 }
 
 // work is the result of work done off the loop in a phase.
 type work struct {
 	phase phase
 	err   error
+	took  time.Duration
 }
 
 func (n *node) request(a stages.Action, why string) {
-	n.req = max(n.req, a)
+	if a > n.req {
+		n.req, n.hist.who = a, whoName(why)
+	}
 	n.log.Infof("%s requested (%s)", n.req.Shutdown(), why)
 	switch n.phase {
 	case pausing: // the boot stage starts and is stopped at once
@@ -72,7 +77,7 @@ func (n *node) timer(t timer) {
 	case petTimer:
 		n.dog.Pet()
 	case lookTimer:
-		n.dog.Look()
+		n.look()
 		n.at[lookTimer] = time.Now().Add(30 * time.Second)
 	case syncTimer:
 		n.log.Errf("teardown: sync did not finish in 10s, going on")
@@ -97,8 +102,10 @@ func (n *node) startRound() {
 	}
 }
 
-// startNodeStage starts a stage with its streams and its cgroup.
+// startNodeStage starts a stage with its streams, its cgroup and the boot
+// reason in its environment.
 func (n *node) startNodeStage(s stages.Spec) {
+	s.Env = append(slices.Clone(s.Env), n.hist.env()...)
 	out, err := n.streams.Stage(s.Name, n.log)
 	if err != nil {
 		n.log.Errf("%s: no standard streams: %v", s.Name, err)
@@ -109,6 +116,10 @@ func (n *node) startNodeStage(s stages.Spec) {
 		}
 	}
 	n.startStage(s, out)
+	if n.hist.toBoot == 0 {
+		n.hist.toBoot = time.Since(n.hist.start)
+		n.publish()
+	}
 }
 
 // stageEnded logs the stage's end and goes on: from the boot stage to
@@ -117,8 +128,9 @@ func (n *node) startNodeStage(s stages.Spec) {
 func (n *node) stageEnded(r *stages.Run) {
 	logEnd(n, r)
 	r.Spec.Cgroup.Close()
-	n.dog.Look() // the stage may have loaded a watchdog driver
-	n.at[petTimer] = n.dog.Due
+	n.hist.restarts += r.Restarts
+	n.look() // the stage may have loaded a watchdog driver
+	n.publish()
 	if n.phase == booting {
 		if r.Err != nil || time.Since(r.Begin) < time.Second {
 			n.quick++
@@ -161,9 +173,12 @@ func (n *node) finish() {
 		return
 	}
 	n.phase = loading
+	words := n.hist.words(n.req, time.Now())
 	go func() {
 		defer n.log.Guard()
-		n.results <- work{loading, n.loadKernel()}
+		begin := time.Now()
+		err := n.loadKernel(words)
+		n.results <- work{loading, err, time.Since(begin)}
 	}()
 }
 
@@ -173,9 +188,10 @@ func (n *node) worked(w work) {
 	}
 	switch n.phase {
 	case loading:
-		if w.err != nil {
+		if n.hist.load = w.took; w.err != nil {
 			n.final, n.kexecErr = softRestart, w.err.Error()
 		}
+		n.publish()
 		n.phase = tearingDown
 		n.teardown()
 	case syncing:
@@ -191,15 +207,16 @@ func (n *node) tornDown(teardown) {
 	go func() {
 		defer n.log.Guard()
 		n.m.Sync()
-		n.results <- work{syncing, nil}
+		n.results <- work{phase: syncing}
 	}()
 }
 
-// loadKernel loads /kernel. On failure it renames /kernel out of the way:
-// the node stays up on the running kernel.
-func (n *node) loadKernel() error {
+// loadKernel loads /kernel, with words for the next generation. On
+// failure it renames /kernel out of the way: the node stays up on the
+// running kernel.
+func (n *node) loadKernel(words []string) error {
 	begin, p := time.Now(), kexecboot.At(n.root)
-	panicAdded, err := kexecboot.Load(n.m, p)
+	panicAdded, err := kexecboot.Load(n.m, p, words...)
 	if err != nil {
 		n.log.Errf("%v; soft restart instead", err)
 		if err := kexecboot.Failed(p); err != nil {
@@ -212,4 +229,27 @@ func (n *node) loadKernel() error {
 		n.log.Infof("kexec: no panic= on the new command line: added panic=10, so that a new kernel that panics reboots")
 	}
 	return nil
+}
+
+// look opens the watchdog if one appeared; a watchdog that says it reset
+// the machine makes that the boot reason, unless a kexec is.
+func (n *node) look() {
+	armed := n.dog.Armed
+	n.dog.Look()
+	n.at[petTimer] = n.dog.Due
+	if n.dog.Reset && n.hist.reason != "kexec" && n.hist.reason != "watchdog" {
+		n.hist.reason = "watchdog"
+		n.log.Infof("boot reason: watchdog: the watchdog says it reset the machine (%s)", n.hist.line())
+	} else if armed == n.dog.Armed {
+		return
+	}
+	n.publish()
+}
+
+// publish writes the metrics file; a failure is a warning, once.
+func (n *node) publish() {
+	if err := writeMetrics(n.hist.dir, n.hist.metrics(n.dog.Armed)); err != nil && !n.warned {
+		n.warned = true
+		n.log.Warnf("metrics: %v: %s/stageinit.prom is not kept up to date", err, n.hist.dir)
+	}
 }

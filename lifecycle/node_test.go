@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,9 +47,20 @@ func newTestNode(t *testing.T, m *machinetest.Fake, dir string) *node {
 	n := &node{loop: newLoop(m, log, ep, nil, stages.MachineTable(nil)), streams: streams, root: dir,
 		boot:   stages.Spec{Name: "boot", Argv: []string{"/etc/boot"}},
 		reboot: stages.Spec{Name: "reboot", Argv: []string{"/etc/reboot"}, NoRestart: true},
-		dog:    &hardware.Watchdog{M: m, Log: log}}
+		dog:    &hardware.Watchdog{M: m, Log: log},
+		hist:   history{gen: 1, reason: "poweron", start: time.Now(), dir: filepath.Join(dir, "run")}}
 	n.mode = n
 	return n
+}
+
+// calls are the fake's calls with the kexec load's time in milliseconds
+// as MS.
+func calls(m *machinetest.Fake) []string {
+	c := m.Calls()
+	for i := range c {
+		c[i] = regexp.MustCompile(`stageinit.jump=\d+`).ReplaceAllString(c[i], "stageinit.jump=MS")
+	}
+	return c
 }
 
 // exitLeader delivers the exit of the running leader and lets its relay
@@ -114,8 +126,9 @@ func TestLifecycleKexecLoadsBeforeTeardown(t *testing.T) {
 	if round(t, n); n.final != kexecJump {
 		t.Fatalf("final %v", n.final)
 	}
-	want := []string{"kexec " + dir + `/kernel none "console=ttyS0 panic=10"`, "kill -1 terminated", "kill -1 continued", "sync", "reboot 0x45584543"}
-	if got := m.Calls(); !reflect.DeepEqual(got, want) {
+	want := []string{"kexec " + dir + `/kernel none "console=ttyS0 panic=10 stageinit.gen=1 stageinit.prev=none:boot-stage stageinit.jump=MS"`,
+		"kill -1 terminated", "kill -1 continued", "sync", "reboot 0x45584543"}
+	if got := calls(m); !reflect.DeepEqual(got, want) {
 		t.Errorf("calls %q, want %q", got, want)
 	}
 	if e := env(t, m, 1); !strings.Contains(e, "INIT_BOOT_STATUS=0") || !strings.Contains(e, "INIT_SHUTDOWN=reboot") {
@@ -131,8 +144,9 @@ func TestLifecycleKexecFailure(t *testing.T) {
 	if round(t, n); n.final != softRestart {
 		t.Fatalf("final %v, want soft restart", n.final)
 	}
-	want := []string{"kexec " + dir + `/kernel none "console=ttyS0 panic=10"`, "kill -1 terminated", "kill -1 continued", "sync"}
-	if got := m.Calls(); !reflect.DeepEqual(got, want) {
+	want := []string{"kexec " + dir + `/kernel none "console=ttyS0 panic=10 stageinit.gen=1 stageinit.prev=none:boot-stage stageinit.jump=MS"`,
+		"kill -1 terminated", "kill -1 continued", "sync"}
+	if got := calls(m); !reflect.DeepEqual(got, want) {
 		t.Errorf("calls %q, want %q", got, want)
 	}
 	if _, err := os.Stat(dir + "/kernel.failed"); err != nil {

@@ -72,15 +72,33 @@ func newNode(m machine.Machine, log *kmsg.Logger, sigs <-chan os.Signal, args []
 	if err := m.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF); err != nil {
 		log.Warnf("reboot LINUX_REBOOT_CMD_CAD_OFF: %v (Ctrl-Alt-Del may reset at once)", err)
 	}
-	if recs, _ := os.ReadDir("/sys/fs/pstore"); len(recs) > 0 {
-		var names []string
-		for _, r := range recs {
-			names = append(names, r.Name())
+	n := configure(m, log, sigs, streams, cmdline, command)
+	n.hist = newHistory(cmdline, pstore(log))
+	log.Infof("%s", n.hist.line())
+	n.publish()
+	return n
+}
+
+// pstore names the records an earlier boot left with pstore (the
+// kernel's Documentation/admin-guide/pstore-blk.rst, ramoops.rst), each
+// with the start of its first line ("Panic#1 Part1").
+func pstore(log *kmsg.Logger) map[string]string {
+	recs, _ := os.ReadDir("/sys/fs/pstore")
+	heads, names := map[string]string{}, []string(nil)
+	for _, r := range recs {
+		var head [16]byte
+		n := 0
+		if f, err := os.Open("/sys/fs/pstore/" + r.Name()); err == nil {
+			n, _ = f.Read(head[:])
+			f.Close()
 		}
-		log.Warnf("pstore: %d records of an earlier boot in /sys/fs/pstore: %s (ship them off the node: they stay only until deleted or overwritten)",
-			len(recs), strings.Join(names, " "))
+		heads[r.Name()], names = string(head[:max(n, 0)]), append(names, r.Name())
 	}
-	return configure(m, log, sigs, streams, cmdline, command)
+	if len(names) > 0 {
+		log.Warnf("pstore: %d records of an earlier boot in /sys/fs/pstore: %s (ship them off the node and delete them: they stay until then, and say why every later boot restarted)",
+			len(names), strings.Join(names, " "))
+	}
+	return heads
 }
 
 // configure reads the rest of the configuration (metadata file, EP_*)

@@ -49,6 +49,9 @@ type Watchdog interface {
 	Timeout() (time.Duration, error)
 	Close() error      // it keeps counting
 	MagicClose() error // "V", then close: it stops
+	// CardReset reports whether WDIOC_GETBOOTSTATUS says the watchdog
+	// reset the machine (WDIOF_CARDRESET).
+	CardReset() bool
 }
 
 // Real is the machine itself.
@@ -107,6 +110,11 @@ func (Real) OpenWatchdog(dev string) (Watchdog, error) {
 }
 
 type realWatchdog struct{ *watchdog.Watchdog }
+
+func (w realWatchdog) CardReset() bool {
+	st, err := w.BootStatus()
+	return err == nil && st&unix.WDIOF_CARDRESET != 0
+}
 
 // SetTimeout is WDIOC_SETTIMEOUT with an int of seconds. (u-root's
 // SetTimeout hands the kernel a time.Duration, nanoseconds, instead.)

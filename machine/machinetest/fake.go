@@ -21,9 +21,10 @@ import (
 // With Real, spawns and kill(2) to a process or a process group (never
 // -1) happen for real, so a test's own children run and get their signals.
 type Fake struct {
-	Fail map[string]error
-	Real bool
-	Kids bool
+	Fail      map[string]error
+	Real      bool
+	Kids      bool
+	CardReset bool // the watchdog says it reset the machine
 
 	mu      sync.Mutex
 	calls   []string
@@ -146,3 +147,4 @@ func (w watchdog) Timeout() (time.Duration, error) {
 }
 func (w watchdog) Close() error      { return w.f.record("watchdog close", "") }
 func (w watchdog) MagicClose() error { return w.f.record("watchdog magic close", "") }
+func (w watchdog) CardReset() bool   { return w.f.CardReset }

@@ -1,0 +1,168 @@
+package lifecycle
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/stageinit/stageinit/config"
+	"github.com/stageinit/stageinit/stages"
+	"golang.org/x/sys/unix"
+)
+
+// history is why this generation booted and what it has done since, for
+// the log, the stages' environment and the metrics file.
+type history struct {
+	gen      int
+	reason   string        // kexec, watchdog, panic, oops, poweron
+	prev     string        // after a kexec: what the previous generation ended with
+	prevGen  int           // after a kexec: the generation that jumped
+	down     time.Duration // after a kexec: from its kernel load to this init's start
+	start    time.Time     // this init's start
+	kernel   time.Duration // the kernel's start to this init's start
+	toBoot   time.Duration // this init's start to the first boot stage's start
+	restarts int           // stage restarts (EP_RESTART_ENABLED) so far
+	load     time.Duration // the last kexec load
+	who      string        // who asked for the round's request ("SIGTERM", "power-button"); "" : nobody
+	dir      string        // where the metrics file goes
+}
+
+// newHistory decides the boot reason from facts, first that holds: the
+// previous init's words (kexec), then pstore records of a panic or an
+// oops, else poweron. The watchdog, whose driver may come later, refines
+// poweron, panic and oops to watchdog (watchdogReset).
+func newHistory(c config.Cmdline, pstore map[string]string) history {
+	h := history{gen: 1, reason: "poweron", start: time.Now(), dir: "/run/stageinit"}
+	var ts unix.Timespec
+	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) == nil {
+		h.kernel = time.Duration(ts.Nano())
+	}
+	if c.MetricsDir != "" {
+		h.dir = c.MetricsDir
+	}
+	if k := c.Kexec; k != nil {
+		h.gen, h.reason, h.prev, h.prevGen, h.down = k.Gen+1, "kexec", k.Prev, k.Gen, h.start.Sub(k.Jump)
+		return h
+	}
+	for name, head := range pstore {
+		switch {
+		case strings.HasPrefix(name, "dmesg-") && strings.HasPrefix(head, "Panic#"):
+			h.reason = "panic"
+		case strings.HasPrefix(name, "dmesg-") && strings.HasPrefix(head, "Oops#") && h.reason != "panic":
+			h.reason = "oops"
+		}
+	}
+	return h
+}
+
+// line is the boot's log line.
+func (h *history) line() string {
+	s := "generation " + strconv.Itoa(h.gen)
+	switch h.reason {
+	case "kexec":
+		req, who, _ := strings.Cut(h.prev, ":")
+		return s + ", after a kexec from generation " + strconv.Itoa(h.prevGen) + " (" + req + " requested by " + who + "), down " +
+			h.down.Round(100*time.Millisecond).String()
+	case "poweron":
+		return s + ", after a power-on (or a reset nothing recorded)"
+	}
+	return s + ", after a reset by " + h.reason
+}
+
+// env is INIT_BOOT_REASON and INIT_GENERATION for the stages.
+func (h *history) env() []string {
+	return []string{"INIT_BOOT_REASON=" + h.reason, "INIT_GENERATION=" + strconv.Itoa(h.gen)}
+}
+
+// words are what the next generation gets on its command line.
+func (h *history) words(a stages.Action, now time.Time) []string {
+	return []string{"stageinit.gen=" + strconv.Itoa(h.gen), "stageinit.prev=" + h.ended(a),
+		"stageinit.jump=" + strconv.FormatInt(now.UnixMilli(), 10)}
+}
+
+// ended is what this generation ends with: the request and who asked.
+func (h *history) ended(a stages.Action) string {
+	req, who := a.Shutdown(), h.who
+	if a == 0 {
+		req = "none"
+	}
+	if who == "" {
+		who = "boot-stage"
+	}
+	if a == stages.RestartRequest {
+		req = "restart"
+	}
+	return req + ":" + who
+}
+
+// shutdown is the line logged (and kept in pmsg) before a final action.
+func (h *history) shutdown(f final, a stages.Action) string {
+	s := "shutdown: " + f.String()
+	if f == kexecJump {
+		s += " to generation " + strconv.Itoa(h.gen+1)
+	}
+	req, who, _ := strings.Cut(h.ended(a), ":")
+	if req == "none" {
+		s += ", the boot stage ended"
+	} else {
+		s += ", " + req + " requested by " + who
+	}
+	return s + ", up " + time.Since(h.start).Round(time.Second).String()
+}
+
+// whoName is the token of who asked: the signal's name, or power-button.
+func whoName(why string) string {
+	if strings.HasPrefix(why, "power button") {
+		return "power-button"
+	}
+	return strings.ReplaceAll(why, " ", "-")
+}
+
+// metric is one gauge or counter of the metrics file.
+type metric struct {
+	name, help, kind, labels string
+	value                    float64
+}
+
+// metrics is the metrics file, in the Prometheus text format.
+func (h *history) metrics(armed time.Duration) string {
+	ms := []metric{
+		{"generation", "Generation of this boot: 1 after a cold boot, N+1 after a kexec from generation N.", "gauge", "", float64(h.gen)},
+		{"boot_reason", "Why this generation booted: 1 for the reason (kexec, watchdog, panic, oops, poweron).", "gauge",
+			`reason="` + h.reason + `",previous="` + h.prev + `"`, 1},
+		{"kernel_to_init_seconds", "From the kernel's start to init's start (CLOCK_BOOTTIME).", "gauge", "", h.kernel.Seconds()},
+		{"init_to_boot_stage_seconds", "From init's start to the first boot stage's start.", "gauge", "", h.toBoot.Seconds()},
+		{"stage_restarts_total", "Stages started again after a crash (EP_RESTART_ENABLED).", "counter", "", float64(h.restarts)},
+		{"kexec_load_seconds", "How long the last kexec load took; 0 before any.", "gauge", "", h.load.Seconds()},
+		{"watchdog_timeout_seconds", "The hardware watchdog's timeout while init pets it; 0 when none is armed.", "gauge", "", armed.Seconds()},
+	}
+	if h.reason == "kexec" {
+		ms = append(ms, metric{"kexec_downtime_seconds", "After a kexec: from the previous init's kernel load (before its teardown) to this init's start, wall clock.",
+			"gauge", "", h.down.Seconds()})
+	}
+	var b strings.Builder
+	for _, m := range ms {
+		n := "stageinit_" + m.name
+		b.WriteString("# HELP " + n + " " + m.help + "\n# TYPE " + n + " " + m.kind + "\n" + n)
+		if m.labels != "" {
+			b.WriteString("{" + m.labels + "}")
+		}
+		b.WriteString(" " + strconv.FormatFloat(m.value, 'g', -1, 64) + "\n")
+	}
+	return b.String()
+}
+
+// writeMetrics replaces dir/stageinit.prom atomically (a temporary file,
+// then rename(2)), for node_exporter's textfile collector.
+func writeMetrics(dir, text string) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	tmp := filepath.Join(dir, ".stageinit.prom.tmp")
+	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, filepath.Join(dir, "stageinit.prom"))
+}
