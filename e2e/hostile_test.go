@@ -18,6 +18,7 @@ const hostileBoot = `if grep -q stageinit.e2e=gen2 /proc/cmdline; then
   echo "generation 2 up"; kill -USR2 1; exec sleep 100
 fi
 echo "generation 1: hostile"
+trap '' HUP QUIT # init forwards these two of its storm to the stage's group
 if grep -q stageinit.e2e=kmsgoff /proc/cmdline; then
   echo off > /proc/sys/kernel/printk_devkmsg; chmod 0 /dev/kmsg; echo "kmsg off"
 fi
