@@ -12,7 +12,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/u-root/u-root/pkg/boot/kexec"
 	"github.com/u-root/u-root/pkg/watchdog"
 	"golang.org/x/sys/unix"
 )
@@ -81,8 +80,18 @@ func (Real) Mount(source, target, fstype string, flags uintptr, data string) err
 
 func (Real) Sync() { unix.Sync() }
 
+// KexecFileLoad is kexec_file_load(2), KEXEC_FILE_NO_INITRAMFS without an
+// initrd: the one system call u-root's kexec.FileLoad makes, called here
+// directly so that amd64's binary does without the rest of that package
+// (net, lz4, DWARF; README, "Size and dependencies").
 func (Real) KexecFileLoad(kernel, initrd *os.File, cmdline string) error {
-	return kexec.FileLoad(kernel, initrd, cmdline)
+	fd, flags := 0, 0
+	if initrd != nil {
+		fd = int(initrd.Fd())
+	} else {
+		flags = unix.KEXEC_FILE_NO_INITRAMFS
+	}
+	return unix.KexecFileLoad(int(kernel.Fd()), fd, cmdline, flags)
 }
 
 func (Real) KexecLoad(kernel, initrd *os.File, cmdline string) error {
