@@ -54,7 +54,7 @@ func FuzzNewCmdline(f *testing.F) {
 		if err := os.WriteFile(p.Cmdline, b, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		c, _, err := newCmdline(p)
+		c, _, err := newCmdline(p, nil)
 		if err == nil && (len(c) > MaxCmdline || strings.ContainsRune(c, 0) || strings.HasSuffix(c, "\n")) {
 			t.Fatalf("%q: command line %q", b, c)
 		}

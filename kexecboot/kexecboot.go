@@ -21,14 +21,14 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Paths are the files Load reads.
+// Paths are the files Load reads, and where the keys that sign them are.
 type Paths struct {
-	Kernel, Initrd, Cmdline, ProcCmdline string
+	Kernel, Initrd, Cmdline, ProcCmdline, Keys string
 }
 
 // At is the layout under root ("" on a node).
 func At(root string) Paths {
-	return Paths{root + "/kernel", root + "/kernel.initrd", root + "/kernel.cmdline", root + "/proc/cmdline"}
+	return Paths{root + "/kernel", root + "/kernel.initrd", root + "/kernel.cmdline", root + "/proc/cmdline", root + "/etc/stageinit"}
 }
 
 // MaxCmdline is the longest command line the kernel takes: x86's
@@ -37,38 +37,44 @@ const MaxCmdline = 2047
 
 // Load loads p.Kernel with p.Initrd (if present) and the command line of
 // p.Cmdline (if present) or the running kernel's, with panic=10 added when
-// it sets no panic= (reported by panicAdded): without it a new kernel that
-// panics hangs for ever, with it the node reboots. The words of extra go
-// among the kernel's words too. It does not reboot.
-func Load(m machine.Machine, p Paths, extra ...string) (panicAdded bool, err error) {
-	kernel, err := openRegular(p.Kernel)
+// it sets no panic=: without it a new kernel that panics hangs for ever,
+// with it the node reboots. The words of extra go among the kernel's
+// words too. When p.Keys holds minisign keys, the kernel and, when
+// present, the initrd and the command line must each be signed by one of
+// them (FILE.minisig), and what is loaded is the bytes that were checked.
+// It does not reboot; it returns lines for the log.
+func Load(m machine.Machine, p Paths, extra ...string) (notes []string, err error) {
+	v, err := newVerifier(p.Keys)
 	if err != nil {
-		return false, err
+		return nil, err
+	}
+	kernel, err := v.open(p.Kernel)
+	if err != nil {
+		return nil, err
 	}
 	defer kernel.Close()
 	if kernel, err = decompress(kernel); err != nil {
-		return false, err
+		return nil, err
 	}
 	defer kernel.Close()
 	var initrd *os.File
 	if _, err := os.Lstat(p.Initrd); err == nil {
-		if initrd, err = openRegular(p.Initrd); err != nil {
-			return false, err
+		if initrd, err = v.open(p.Initrd); err != nil {
+			return nil, err
 		}
 		defer initrd.Close()
 	}
-	cmdline, panicAdded, err := newCmdline(p, extra...)
+	cmdline, notes, err := newCmdline(p, v, extra...)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
-	err = m.KexecFileLoad(kernel, initrd, cmdline)
-	if errno(err) != unix.ENOSYS {
-		return panicAdded, explain("kexec_file_load", p.Kernel, err, fileLoadMeanings)
+	if err = m.KexecFileLoad(kernel, initrd, cmdline); errno(err) != unix.ENOSYS {
+		return notes, explain("kexec_file_load", p.Kernel, err, fileLoadMeanings)
 	}
 	if lerr := m.KexecLoad(kernel, initrd, cmdline); errno(lerr) != unix.ENOSYS {
-		return panicAdded, explain("kexec_load", p.Kernel, lerr, loadMeanings)
+		return notes, explain("kexec_load", p.Kernel, lerr, loadMeanings)
 	}
-	return panicAdded, explain("kexec_file_load", p.Kernel, err, fileLoadMeanings)
+	return notes, explain("kexec_file_load", p.Kernel, err, fileLoadMeanings)
 }
 
 // maxKernel bounds a decompressed kernel (arm64 Images are about 40 MB).
@@ -114,9 +120,20 @@ func decompress(f *os.File) (*os.File, error) {
 // openRegular opens path without blocking (open(2) of a FIFO would) and
 // refuses anything but a non-empty regular file.
 func openRegular(path string) (*os.File, error) {
+	f, size, err := openFile(path)
+	if err == nil && size == 0 {
+		f.Close()
+		return nil, fmt.Errorf("open %s: empty file: %w", path, unix.EINVAL)
+	}
+	return f, err
+}
+
+// openFile opens path without blocking and refuses anything but a
+// regular file.
+func openFile(path string) (*os.File, int64, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("open %s: %w", path, err)
+		return nil, 0, fmt.Errorf("open %s: %w", path, err)
 	}
 	f := os.NewFile(uintptr(fd), path)
 	var st unix.Stat_t
@@ -125,40 +142,48 @@ func openRegular(path string) (*os.File, error) {
 		err = fmt.Errorf("fstat %s: %w", path, err)
 	case st.Mode&unix.S_IFMT != unix.S_IFREG:
 		err = fmt.Errorf("open %s: not a regular file: %w", path, unix.EINVAL)
-	case st.Size == 0:
-		err = fmt.Errorf("open %s: empty file: %w", path, unix.EINVAL)
 	default:
-		return f, nil
+		return f, st.Size, nil
 	}
 	f.Close()
-	return nil, err
+	return nil, 0, err
 }
 
-// newCmdline reads the command line for the new kernel: p.Cmdline without its
-// trailing newlines, or else the running kernel's p.ProcCmdline, with
-// panic=10 added when it has none and there is room. A NUL byte or a line
-// longer than MaxCmdline is refused before the kernel sees it.
-func newCmdline(p Paths, extra ...string) (cmdline string, panicAdded bool, err error) {
+// newCmdline reads the command line for the new kernel: p.Cmdline (with
+// keys, verified) without its trailing newlines, or else the running
+// kernel's p.ProcCmdline, with panic=10 and extra added when there is
+// room. A NUL byte or a line longer than MaxCmdline is refused before the
+// kernel sees it. It returns lines for the log.
+func newCmdline(p Paths, v *verifier, extra ...string) (cmdline string, notes []string, err error) {
 	src := p.Cmdline
-	raw, err := os.ReadFile(src)
+	raw, err := readRegular(src, 64<<10)
 	if errors.Is(err, os.ErrNotExist) {
 		src = p.ProcCmdline
 		raw, err = os.ReadFile(src)
+	} else if err == nil && v != nil {
+		err = v.check(src, raw)
 	}
 	if err != nil {
-		return "", false, fmt.Errorf("read %s: %w", src, err)
+		return "", nil, fmt.Errorf("read %s: %w", src, err)
 	}
 	raw = bytes.TrimRight(raw, "\n")
 	if i := bytes.IndexByte(raw, 0); i >= 0 {
-		return "", false, fmt.Errorf("%s: NUL byte at offset %d: %w", src, i, unix.EINVAL)
+		return "", nil, fmt.Errorf("%s: NUL byte at offset %d: %w", src, i, unix.EINVAL)
 	}
 	if len(raw) > MaxCmdline {
-		return "", false, fmt.Errorf("%s: %d bytes, more than the kernel's %d: %w", src, len(raw), MaxCmdline, unix.E2BIG)
+		return "", nil, fmt.Errorf("%s: %d bytes, more than the kernel's %d: %w", src, len(raw), MaxCmdline, unix.E2BIG)
 	}
-	if cmdline, panicAdded = withPanic(string(raw), extra...); len(cmdline) > MaxCmdline {
-		return string(raw), false, nil // no room left for them
+	cmdline, panicAdded := withPanic(string(raw), extra...)
+	if len(cmdline) > MaxCmdline {
+		cmdline, panicAdded = string(raw), false // no room left for them
 	}
-	return cmdline, panicAdded, nil
+	if panicAdded {
+		notes = append(notes, "kexec: no panic= on the new command line: added panic=10, so that a new kernel that panics reboots")
+	}
+	if v == nil {
+		return cmdline, append(notes, "kexec: updates are not verified: no minisign key in "+p.Keys), nil
+	}
+	return cmdline, append(notes, "kexec: verified with minisign key "+strings.Join(v.ids, " or ")+": "+p.Kernel+" and what came with it"), nil
 }
 
 // withPanic adds panic=10 to the kernel's own words of cmdline, those

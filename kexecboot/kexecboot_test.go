@@ -23,7 +23,7 @@ func fake(ret error) *machinetest.Fake {
 
 func layout(t *testing.T, files map[string]string) Paths {
 	dir := t.TempDir()
-	p := Paths{dir + "/kernel", dir + "/kernel.initrd", dir + "/kernel.cmdline", dir + "/proc_cmdline"}
+	p := Paths{dir + "/kernel", dir + "/kernel.initrd", dir + "/kernel.cmdline", dir + "/proc_cmdline", dir + "/etc/stageinit"}
 	for name, body := range files {
 		os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644)
 	}

@@ -216,7 +216,7 @@ func (n *node) tornDown(teardown) {
 // running kernel.
 func (n *node) loadKernel(words []string) error {
 	begin, p := time.Now(), kexecboot.At(n.root)
-	panicAdded, err := kexecboot.Load(n.m, p, words...)
+	notes, err := kexecboot.Load(n.m, p, words...)
 	if err != nil {
 		n.log.Errf("%v; soft restart instead", err)
 		if err := kexecboot.Failed(p); err != nil {
@@ -224,10 +224,8 @@ func (n *node) loadKernel(words []string) error {
 		}
 		return err
 	}
+	logAll(n.log.Infof, notes)
 	n.log.Infof("kexec: loaded %s in %v", p.Kernel, time.Since(begin).Round(time.Millisecond))
-	if panicAdded {
-		n.log.Infof("kexec: no panic= on the new command line: added panic=10, so that a new kernel that panics reboots")
-	}
 	return nil
 }
 

@@ -34,8 +34,8 @@ func Machine(args []string, version string) {
 	n.mode, n.buttons = n, make(chan string, 1)
 	n.reap()
 	go hardware.WatchButtons("/dev", log, n.buttons)
-	n.dog.Look()
-	n.at[petTimer], n.at[lookTimer] = n.dog.Due, time.Now().Add(30*time.Second)
+	n.look()
+	n.at[lookTimer] = time.Now().Add(30 * time.Second)
 	<-installed // every handler is in place before a stage can send a signal
 	n.startRound()
 	for {
