@@ -4,6 +4,10 @@
 //	mkinitramfs -o node.cpio.gz -init build/init -boot boot.sh -reboot reboot.sh \
 //	    -file /bin/busybox=/bin/busybox -overlay rootfs/
 //	mkinitramfs -list node.cpio.gz
+//
+// -kexec-key FILE (repeatable) puts minisign public keys where init looks
+// (/etc/stageinit/kexec.pub, kexec-2.pub ...): with a key in the archive,
+// init kexecs only a kernel, initrd and command line signed by one.
 package main
 
 import (
@@ -11,15 +15,22 @@ import (
 	"debug/elf"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
 
+	"aead.dev/minisign"
 	"github.com/stageinit/stageinit/initramfs"
 )
 
 type fileFlags map[string]string
+
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
 
 func (f fileFlags) String() string { return fmt.Sprint(map[string]string(f)) }
 func (f fileFlags) Set(v string) error {
@@ -42,7 +53,9 @@ func main() {
 	overlay := flag.String("overlay", "", "directory copied as the archive root")
 	arch := flag.String("arch", runtime.GOARCH, "target architecture: amd64, arm64 or riscv64")
 	list := flag.String("list", "", "list the contents of an archive and exit")
+	var keys listFlag
 	flag.Var(files, "file", "extra file DST=SRC (repeatable)")
+	flag.Var(&keys, "kexec-key", "minisign public key that signs kexec updates (repeatable)")
 	flag.Parse()
 	if *list != "" {
 		data, err := os.ReadFile(*list)
@@ -50,6 +63,17 @@ func main() {
 		recs, err := initramfs.Read(data)
 		fail(err)
 		fmt.Print(initramfs.List(recs))
+		for _, r := range recs {
+			if name := "/" + r.Name; strings.HasPrefix(name, "/etc/stageinit/") && strings.HasSuffix(name, ".pub") {
+				var k minisign.PublicKey
+				b, _ := io.ReadAll(io.NewSectionReader(r.ReaderAt, 0, int64(r.FileSize)))
+				if err := k.UnmarshalText(b); err != nil {
+					fmt.Printf("kexec key %s: unusable (%v): init refuses every update\n", name, err)
+				} else {
+					fmt.Printf("kexec key %s: minisign key %X: init kexecs only what it signed\n", name, k.ID())
+				}
+			}
+		}
 		return
 	}
 	if *out == "" || *initPath == "" {
@@ -66,6 +90,21 @@ func main() {
 	}
 	if *reboot != "" {
 		files["/etc/reboot"] = *reboot
+	}
+	for i, k := range keys {
+		var key minisign.PublicKey
+		b, err := os.ReadFile(k)
+		if err == nil {
+			err = key.UnmarshalText(b)
+		}
+		if err != nil {
+			fail(fmt.Errorf("-kexec-key %s: %w", k, err))
+		}
+		name := "/etc/stageinit/kexec.pub"
+		if i > 0 {
+			name = fmt.Sprintf("/etc/stageinit/kexec-%d.pub", i+1)
+		}
+		files[name] = k
 	}
 	b := &initramfs.Builder{Init: *initPath, Files: files, Overlay: *overlay, Machine: m,
 		MTime: sourceDateEpoch(),
