@@ -21,7 +21,7 @@ func debModule(tg *target, rel string) string {
 
 // buttonBoot loads the modules given (after boot, as a node on a
 // distribution kernel does), waits until init has found the button and
-// says so on the console. The boot stage ignores TERM when ignore is set.
+// says so on the console, with trap as its TERM trap.
 func buttonBoot(mods []string, trap string) string {
 	s := trap + "\n"
 	for _, m := range mods {
@@ -65,14 +65,14 @@ func TestQEMUPowerButtonDebian(t *testing.T) {
 	need(t)
 	t.Parallel()
 	mods := []string{debModule(amd64, "input/evdev.ko"), debModule(amd64, "acpi/button.ko")}
-	img := archive(t, buttonNode(amd64, mods, `trap '' TERM`))
+	img := archive(t, buttonNode(amd64, mods, `trap 'echo "boot got TERM, staying"' TERM`))
 	v := boot(t, vmlinuz, img, warnings+" EP_GRACE_SECONDS=3", 3*time.Minute)
 	v.Await("button ready", 2*time.Minute)
 	v.Monitor("system_powerdown")
 	time.Sleep(2 * time.Second)
 	v.Monitor("system_powerdown")
 	c := v.Wait()
-	expect(t, c, "button ready", "grace period of 3s over", "reboot stage: status=137 shutdown=poweroff",
+	expect(t, c, "button ready", "boot got TERM, staying", "grace period of 3s over", "reboot stage: status=137 shutdown=poweroff",
 		"kmsg: ", "init: power button: /dev/input/event", "reboot: Power down")
 	found := kmsgTime(t, c, "init: power button: /dev/input/event") - kmsgTime(t, c, "input: Power Button as")
 	first, over := kmsgTime(t, c, "poweroff requested (power button /dev/input/event"), kmsgTime(t, c, "grace period of 3s over")
