@@ -41,7 +41,8 @@ func FuzzSplit(f *testing.F) {
 // absolute workdir), and the command is exactly the words after "--".
 func FuzzParseCmdline(f *testing.F) {
 	for _, s := range []string{"console=ttyS0 env.A=1 workdir=/srv", "env.1=x env.B=\"two words\" -- /bin/app -v",
-		"stageinit.watchdog=30 stageinit.kexec_watchdog=99999999999", "workdir=../x printk.devkmsg=on", "-- --"} {
+		"stageinit.watchdog=30 stageinit.kexec_watchdog=99999999999", "workdir=../x printk.devkmsg=on", "-- --",
+		"stageinit.gen=3 stageinit.prev=restart:SIGTERM stageinit.jump=1700000000000", "stageinit.gen=1 stageinit.gen=2 stageinit.prev=a stageinit.jump=1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -68,6 +69,9 @@ func FuzzParseCmdline(f *testing.F) {
 			if p != nil && *p < 0 {
 				t.Fatalf("%q: negative seconds %d", s, *p)
 			}
+		}
+		if k := c.Kexec; k != nil && (k.Gen < 1 || !token(k.Prev) || strings.Count(s, "stageinit.gen=") != 1) {
+			t.Fatalf("%q: took the previous init's words %+v", s, *k)
 		}
 	})
 }

@@ -1,12 +1,15 @@
 package kexecboot
 
 import (
+	"bytes"
+	"crypto/rand"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"aead.dev/minisign"
 	"github.com/stageinit/stageinit/config"
 )
 
@@ -85,6 +88,34 @@ func FuzzDecompress(f *testing.F) {
 		plain := !(len(b) >= 2 && b[0] == 0x1f && b[1] == 0x8b) && !(len(b) >= 32 && string(b[:2]) == "MZ" && string(b[4:8]) == "zimg")
 		if plain && (err != nil || out != k) {
 			t.Fatalf("%q: not compressed, yet %v", b, err)
+		}
+	})
+}
+
+// FuzzVerify: no bytes in a .minisig make a file verify unless they are
+// the file's signature by the archive's key; none crash the check.
+func FuzzVerify(f *testing.F) {
+	pub, priv, err := minisign.GenerateKey(rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	good := minisign.Sign(priv, []byte("kernel"))
+	f.Add(good, []byte("kernel"))
+	f.Add(good[:len(good)-3], []byte("kernel"))
+	f.Add([]byte("untrusted comment: x\n\ntrusted comment: y\n\n"), []byte(""))
+	dir := f.TempDir()
+	v := &verifier{keys: []minisign.PublicKey{pub}, ids: []string{"K"}}
+	f.Fuzz(func(t *testing.T, sig, data []byte) {
+		p := filepath.Join(dir, "kernel")
+		if err := os.WriteFile(p+".minisig", sig, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		err := v.check(p, data)
+		if err == nil && !(bytes.Equal(sig, good) && string(data) == "kernel") && !minisign.Verify(pub, data, sig) {
+			t.Fatalf("verified %q with signature %q", data, sig)
+		}
+		if err != nil && bytes.Equal(sig, good) && string(data) == "kernel" {
+			t.Fatalf("refused the good signature: %v", err)
 		}
 	})
 }
