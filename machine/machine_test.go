@@ -22,7 +22,7 @@ func TestKillAllOnlyPID1(t *testing.T) {
 	}
 }
 
-// TestHelperRefusesStrangers: the reboot helper does nothing unless asked,
+// TestHelperRefusesStrangers: the poweroff helper does nothing unless asked,
 // and refuses to run when its parent is not pid 1.
 func TestHelperRefusesStrangers(t *testing.T) {
 	Helper([]string{"init"})
