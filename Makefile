@@ -18,7 +18,7 @@ INIT_ARCH  = $(if $(filter $(HOSTARCH),$(ARCH)),$(BUILD)/init,$(BUILD)/init-$(AR
 export CGO_ENABLED := 0
 export SOURCE_DATE_EPOCH ?= 1700000000
 
-.PHONY: all init mkinitramfs initramfs kernel run test unit fuzz deps bench install clean
+.PHONY: all init mkinitramfs initramfs kernel run fleet test unit fuzz deps bench install clean
 
 all: init
 
@@ -34,7 +34,7 @@ mkinitramfs:
 
 # Debian packages the tests and the demo need (installed when missing),
 # and Debian's kernels for amd64 and arm64 (with arm64's busybox-static).
-DEBS := qemu-system-x86 qemu-system-arm busybox-static cpio file minisign
+DEBS := qemu-system-x86 qemu-system-arm busybox-static cpio file minisign dnsmasq-base ipxe-qemu iproute2
 deps:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
@@ -54,6 +54,13 @@ kernel: initramfs
 
 run: init mkinitramfs deps
 	bash scripts/run-demo.sh $(CACHE) $(BUILD) $(ARCH)
+
+# A fleet of NODES PXE-booted nodes (dnsmasq, busybox httpd, a bridge and
+# taps in a network namespace of their own), updated in place with a signed
+# kexec. As root.
+NODES ?= 3
+fleet: init mkinitramfs deps
+	bash scripts/fleet.sh $(CACHE) $(BUILD) $(NODES)
 
 unit:
 	$(GO) vet ./...
