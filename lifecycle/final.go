@@ -52,9 +52,14 @@ func (n *node) exists(p string) bool {
 }
 
 // carryOut hands the watchdog over (kexec) or disarms it (halt, poweroff;
-// a cold reboot leaves it to the firmware) and calls reboot(2). When that
-// fails, or for a soft restart, the next round follows the pause.
+// a cold reboot leaves it to the firmware) and calls reboot(2). A poweroff
+// or halt requested since the final action was chosen (a BMC's soft-off
+// during a kexec load) wins. When reboot(2) fails, or for a soft restart,
+// the next round follows the pause.
 func (n *node) carryOut() {
+	if f := n.decide(); f == powerOff || f == halt { // asked for while the kernel loaded or teardown ran
+		n.final = f
+	}
 	line := n.hist.shutdown(n.final, n.req)
 	n.log.Infof("%s", line)
 	if n.exists("/dev/pmsg0") { // pstore's pmsg: kept across a warm reset

@@ -288,3 +288,23 @@ func TestLifecycleCountsQuickRounds(t *testing.T) {
 		t.Errorf("quick rounds %d after a boot stage that ran, want 0", n.quick)
 	}
 }
+
+// TestPoweroffDuringKexec: a poweroff asked for while the kernel loads is
+// carried out instead of the kexec.
+func TestPoweroffDuringKexec(t *testing.T) {
+	m := &machinetest.Fake{}
+	dir := t.TempDir()
+	n := newTestNode(t, m, dir)
+	must(t, os.WriteFile(dir+"/kernel", []byte("K"), 0o644))
+	n.startRound()
+	exitLeader(t, n, 0)
+	exitLeader(t, n, 0)
+	if n.phase != loading {
+		t.Fatalf("phase %v, want loading", phaseNames[n.phase])
+	}
+	n.request(stages.PoweroffRequest, "power button /dev/input/event0")
+	settle(t, n)
+	if c := m.Calls(); n.final != powerOff || c[len(c)-1] != "reboot 0x4321fedc" {
+		t.Errorf("final %v, calls %q: want a poweroff", n.final, c)
+	}
+}
