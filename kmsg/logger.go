@@ -24,7 +24,6 @@ type Logger struct {
 	Verbose bool // log Debug lines too
 
 	end     Ender
-	mu      sync.Mutex
 	w       io.Writer
 	kmsg    bool
 	q       chan entry
@@ -44,13 +43,6 @@ type entry struct {
 // with the first line (a supervisor that has nothing to say starts none).
 func NewLogger(w io.Writer, kmsgStyle bool, end Ender) *Logger {
 	return &Logger{w: w, kmsg: kmsgStyle, end: end, q: make(chan entry, 1024)}
-}
-
-// SetOutput switches the destination, e.g. to /dev/kmsg once /dev is mounted.
-func (l *Logger) SetOutput(w io.Writer, kmsgStyle bool) {
-	l.mu.Lock()
-	l.w, l.kmsg = w, kmsgStyle
-	l.mu.Unlock()
 }
 
 // logf logs at a syslog level; Debug lines only when Verbose.
@@ -74,10 +66,7 @@ func (l *Logger) logf(level int, format string, args ...any) {
 var words = [...]string{Crit: "CRIT: ", Err: "ERROR: ", Warning: "WARN: ", Info: "", Debug: "DEBUG: "}
 
 func (l *Logger) format(level int, msg string) []byte {
-	l.mu.Lock()
-	kmsgStyle := l.kmsg
-	l.mu.Unlock()
-	if !kmsgStyle {
+	if !l.kmsg {
 		return []byte("init: " + words[level] + msg + "\n")
 	}
 	var b []byte
@@ -102,10 +91,7 @@ func (l *Logger) loop() {
 			close(e.flushed)
 			continue
 		}
-		l.mu.Lock()
-		w := l.w
-		l.mu.Unlock()
-		if writeLines(w, e.b) {
+		if writeLines(l.w, e.b) {
 			l.dropped.Add(1)
 		}
 	}

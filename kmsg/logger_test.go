@@ -9,8 +9,8 @@ import (
 	"time"
 )
 
-// TestLoggerOutputs: kmsg records one write each, then, after SetOutput,
-// text lines with mini-init-asm's level words; debug only when verbose.
+// TestLoggerOutputs: kmsg records one write each, or text lines with
+// mini-init-asm's level words; debug only when verbose.
 func TestLoggerOutputs(t *testing.T) {
 	rec := &recorder{}
 	l := NewLogger(rec, true, nil)
@@ -23,7 +23,7 @@ func TestLoggerOutputs(t *testing.T) {
 		t.Errorf("kmsg records %q, want %q", got, want)
 	}
 	var text syncBuffer
-	l.SetOutput(&text, false)
+	l = NewLogger(&text, false, nil)
 	l.Verbose = true
 	l.Warnf("w")
 	l.Debugf("signal=%d: received", 15)

@@ -23,14 +23,16 @@ import (
 // kernel panics when pid 1 exits.
 func Machine(args []string, version string) {
 	m := machine.Real{}
-	c := &crash{m: m}
-	log := kmsg.NewLogger(io.Discard, false, c)
-	c.log = log
-	defer log.Guard()
 	sigs, rest := stages.Notify() // no signal ends init from here on
 	installed := make(chan struct{})
 	go func() { rest(); close(installed) }()
-	n := newNode(m, log, sigs, args, version)
+	e := prepare(m) // the log goes to the streams this opens
+	c := &crash{m: m}
+	w, kmsgStyle := e.streams.LogOutput()
+	log := kmsg.NewLogger(w, kmsgStyle, c)
+	c.log = log
+	defer log.Guard()
+	n := newNode(m, log, sigs, e, args, version)
 	n.mode, n.buttons = n, make(chan string, 1)
 	n.reap()
 	go hardware.WatchButtons("/dev", log, n.buttons)
@@ -43,24 +45,34 @@ func Machine(args []string, version string) {
 	}
 }
 
-// newNode does the early setup of the machine, where nothing is fatal
-// (mounts, streams, log, command line, symlinks, printk_devkmsg,
-// Ctrl-Alt-Del as SIGINT), and reads the configuration.
-func newNode(m machine.Machine, log *kmsg.Logger, sigs <-chan os.Signal, args []string, version string) *node {
+// early is what the machine's setup did before there was a log.
+type early struct {
+	streams        *console.Streams
+	mounted, warns []string
+}
+
+// prepare is the setup before the log, where nothing is fatal: the mount
+// table and the standard streams.
+func prepare(m machine.Machine) early {
 	os.Chdir("/")
 	unix.Umask(0o022)
 	setDefault("TERM", "linux")
 	setDefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
 	mounted, failed := mount.Apply(mount.Table, m)
 	streams, warns := console.Open("/dev")
-	warns = append(warns, streams.Adopt()...)
-	log.SetOutput(streams.LogOutput())
+	return early{streams, mounted, append(append(failed, warns...), streams.Adopt()...)}
+}
+
+// newNode does the rest of the early setup, where nothing is fatal
+// either (command line, symlinks, printk_devkmsg, Ctrl-Alt-Del as SIGINT),
+// and reads the configuration.
+func newNode(m machine.Machine, log *kmsg.Logger, sigs <-chan os.Signal, e early, args []string, version string) *node {
 	cmdline, cmdWarns := readCmdline()
 	command, verbose := bootCommand(args, cmdline.Command)
 	log.Verbose = verbose
 	log.Infof("stageinit %s starting", version)
-	logAll(log.Debugf, mounted)
-	logAll(log.Warnf, failed, warns, mount.Skeleton(), cmdWarns)
+	logAll(log.Debugf, e.mounted)
+	logAll(log.Warnf, e.warns, mount.Skeleton(), cmdWarns)
 	if err := mount.RemoveInit(os.Args[0]); err != nil {
 		log.Warnf("%v", err)
 	}
@@ -72,7 +84,7 @@ func newNode(m machine.Machine, log *kmsg.Logger, sigs <-chan os.Signal, args []
 	if err := m.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF); err != nil {
 		log.Warnf("reboot LINUX_REBOOT_CMD_CAD_OFF: %v (Ctrl-Alt-Del may reset at once)", err)
 	}
-	n := configure(m, log, sigs, streams, cmdline, command)
+	n := configure(m, log, sigs, e.streams, cmdline, command)
 	n.hist = newHistory(cmdline, pstore(log))
 	log.Infof("%s", n.hist.line())
 	n.publish()
