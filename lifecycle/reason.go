@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -20,7 +21,7 @@ type history struct {
 	prev     string        // after a kexec: what the previous generation ended with
 	prevGen  int           // after a kexec: the generation that jumped
 	down     time.Duration // after a kexec: from its kernel load to this init's start
-	start    time.Time     // this init's start
+	start    time.Time     // this init's start: its main began
 	kernel   time.Duration // the kernel's start to this init's start
 	toBoot   time.Duration // this init's start to the first boot stage's start
 	restarts int           // stage restarts (EP_RESTART_ENABLED) so far
@@ -33,11 +34,11 @@ type history struct {
 // previous init's words (kexec), then pstore records of a panic or an
 // oops, else poweron. The watchdog, whose driver may come later, refines
 // poweron, panic and oops to watchdog (watchdogReset).
-func newHistory(c config.Cmdline, pstore map[string]string) history {
-	h := history{gen: 1, reason: "poweron", start: time.Now(), dir: "/run/stageinit"}
+func newHistory(c config.Cmdline, pstore map[string]string, start time.Time) history {
+	h := history{gen: 1, reason: "poweron", start: start, dir: "/run/stageinit"}
 	var ts unix.Timespec
 	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) == nil {
-		h.kernel = time.Duration(ts.Nano())
+		h.kernel = time.Duration(ts.Nano()) - time.Since(start)
 	}
 	if c.MetricsDir != "" {
 		h.dir = c.MetricsDir
@@ -155,14 +156,23 @@ func (h *history) metrics(armed time.Duration) string {
 }
 
 // writeMetrics replaces dir/stageinit.prom atomically (a temporary file,
-// then rename(2)), for node_exporter's textfile collector.
+// then rename(2)), for node_exporter's textfile collector, with no
+// more system calls than that (see machine.ReadFile).
 func writeMetrics(dir, text string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
 	tmp := filepath.Join(dir, ".stageinit.prom.tmp")
-	if err := os.WriteFile(tmp, []byte(text), 0o644); err != nil {
-		return err
+	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o644)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", tmp, err)
+	}
+	_, err = unix.Write(fd, []byte(text))
+	if cerr := unix.Close(fd); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
 	}
 	return os.Rename(tmp, filepath.Join(dir, "stageinit.prom"))
 }

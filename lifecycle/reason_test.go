@@ -38,7 +38,7 @@ func TestBootReason(t *testing.T) {
 		{`stageinit.gen=2 stageinit.prev="a b" stageinit.jump=1`, nil, "poweron", 1},
 	} {
 		c, warns := config.ParseCmdline(tc.cmdline)
-		h := newHistory(c, tc.pstore)
+		h := newHistory(c, tc.pstore, time.Now())
 		if h.reason != tc.reason || h.gen != tc.gen {
 			t.Errorf("%q %v: reason %s generation %d, want %s %d", tc.cmdline, tc.pstore, h.reason, h.gen, tc.reason, tc.gen)
 		}
@@ -47,7 +47,7 @@ func TestBootReason(t *testing.T) {
 		}
 	}
 	c, _ := config.ParseCmdline("stageinit.gen=2 stageinit.prev=restart:SIGTERM stageinit.jump=" + strconv.FormatInt(time.Now().Add(-1400*time.Millisecond).UnixMilli(), 10))
-	h := newHistory(c, nil)
+	h := newHistory(c, nil, time.Now())
 	if line := h.line(); !strings.HasPrefix(line, "generation 3, after a kexec from generation 2 (restart requested by SIGTERM), down 1.") {
 		t.Errorf("boot line %q", line)
 	}
@@ -76,7 +76,7 @@ func TestWatchdogRefinesTheReason(t *testing.T) {
 // metric has HELP and TYPE, and the values are the history's.
 func TestMetricsFile(t *testing.T) {
 	c, _ := config.ParseCmdline("stageinit.gen=4 stageinit.prev=poweroff:power-button stageinit.jump=1700000000000")
-	h := newHistory(c, nil)
+	h := newHistory(c, nil, time.Now())
 	h.toBoot, h.restarts, h.load = 250*time.Millisecond, 2, 1500*time.Millisecond
 	dir := t.TempDir()
 	if err := writeMetrics(dir, h.metrics(30*time.Second)); err != nil {

@@ -1,7 +1,6 @@
 package lifecycle
 
 import (
-	"io"
 	"os"
 	"slices"
 	"strconv"
@@ -20,13 +19,17 @@ import (
 
 // Machine is pid 1 of a machine: the initramfs mode, or the microVM mode
 // when the kernel handed init a command after "--". It never returns: the
-// kernel panics when pid 1 exits.
-func Machine(args []string, version string) {
-	m := machine.Real{}
-	sigs, rest := stages.Notify() // no signal ends init from here on
-	installed := make(chan struct{})
-	go func() { rest(); close(installed) }()
-	e := prepare(m) // the log goes to the streams this opens
+// kernel panics when pid 1 exits. begin is when main began: the boot
+// path's marks count from there, and the log tells them once the first
+// boot stage has started.
+func Machine(args []string, version string, begin time.Time) {
+	m, tl := machine.Real{}, &kmsg.Timeline{Begin: begin}
+	sigs, sigErr := stages.Notify() // no signal ends init from here on
+	tl.Mark("signals")
+	e := prepare(m, tl) // the log goes to the streams this opens
+	if sigErr != nil {
+		e.warns = append(e.warns, sigErr.Error())
+	}
 	c := &crash{m: m}
 	w, kmsgStyle := e.streams.LogOutput()
 	log := kmsg.NewLogger(w, kmsgStyle, c)
@@ -38,8 +41,10 @@ func Machine(args []string, version string) {
 	go hardware.WatchButtons("/dev", log, n.buttons)
 	n.look()
 	n.at[lookTimer] = time.Now().Add(30 * time.Second)
-	<-installed // every handler is in place before a stage can send a signal
+	tl.Mark("watchdog")
 	n.startRound()
+	tl.Mark("boot stage started")
+	log.Infof("boot path, ms since main: %s", tl)
 	for {
 		n.step()
 	}
@@ -49,18 +54,21 @@ func Machine(args []string, version string) {
 type early struct {
 	streams        *console.Streams
 	mounted, warns []string
+	tl             *kmsg.Timeline
 }
 
 // prepare is the setup before the log, where nothing is fatal: the mount
 // table and the standard streams.
-func prepare(m machine.Machine) early {
+func prepare(m machine.Machine, tl *kmsg.Timeline) early {
 	os.Chdir("/")
 	unix.Umask(0o022)
 	setDefault("TERM", "linux")
 	setDefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
-	mounted, failed := mount.Apply(mount.Table, m)
+	mounted, failed := mount.Apply(mount.Table, m, tl)
 	streams, warns := console.Open("/dev")
-	return early{streams, mounted, append(append(failed, warns...), streams.Adopt()...)}
+	warns = append(append(failed, warns...), streams.Adopt()...)
+	tl.Mark("console")
+	return early{streams, mounted, warns, tl}
 }
 
 // newNode does the rest of the early setup, where nothing is fatal
@@ -68,6 +76,7 @@ func prepare(m machine.Machine) early {
 // and reads the configuration.
 func newNode(m machine.Machine, log *kmsg.Logger, sigs <-chan os.Signal, e early, args []string, version string) *node {
 	cmdline, cmdWarns := readCmdline()
+	e.tl.Mark("cmdline")
 	command, verbose := bootCommand(args, cmdline.Command)
 	log.Verbose = verbose
 	log.Infof("stageinit %s starting", version)
@@ -84,10 +93,15 @@ func newNode(m machine.Machine, log *kmsg.Logger, sigs <-chan os.Signal, e early
 	if err := m.Reboot(unix.LINUX_REBOOT_CMD_CAD_OFF); err != nil {
 		log.Warnf("reboot LINUX_REBOOT_CMD_CAD_OFF: %v (Ctrl-Alt-Del may reset at once)", err)
 	}
+	e.tl.Mark("sysctl")
 	n := configure(m, log, sigs, e.streams, cmdline, command)
-	n.hist = newHistory(cmdline, pstore(log))
+	e.tl.Mark("config")
+	n.cgroups = stageCgroups(m, log, n.ep.PidsMax)
+	e.tl.Mark("cgroups")
+	n.hist = newHistory(cmdline, pstore(log), e.tl.Begin)
 	log.Infof("%s", n.hist.line())
 	n.publish()
+	e.tl.Mark("history")
 	return n
 }
 
@@ -98,13 +112,8 @@ func pstore(log *kmsg.Logger) map[string]string {
 	recs, _ := os.ReadDir("/sys/fs/pstore")
 	heads, names := map[string]string{}, []string(nil)
 	for _, r := range recs {
-		var head [16]byte
-		n := 0
-		if f, err := os.Open("/sys/fs/pstore/" + r.Name()); err == nil {
-			n, _ = f.Read(head[:])
-			f.Close()
-		}
-		heads[r.Name()], names = string(head[:max(n, 0)]), append(names, r.Name())
+		head, _ := machine.ReadFile("/sys/fs/pstore/"+r.Name(), 16)
+		heads[r.Name()], names = string(head), append(names, r.Name())
 	}
 	if len(names) > 0 {
 		log.Warnf("pstore: %d records of an earlier boot in /sys/fs/pstore: %s (ship them off the node and delete them: they stay until then, and say why every later boot restarted)",
@@ -117,7 +126,7 @@ func pstore(log *kmsg.Logger) map[string]string {
 // and makes the node.
 func configure(m machine.Machine, log *kmsg.Logger, sigs <-chan os.Signal, streams *console.Streams, cmdline config.Cmdline, command []string) *node {
 	var meta config.Metadata
-	if data, err := readLimited("/etc/metadata.json", config.MaxMetadata+1); err == nil {
+	if data, err := machine.ReadFile("/etc/metadata.json", config.MaxMetadata+1); err == nil {
 		var warns []string
 		meta, warns = config.ParseMetadata(data)
 		logAll(log.Warnf, warns)
@@ -130,7 +139,6 @@ func configure(m machine.Machine, log *kmsg.Logger, sigs <-chan os.Signal, strea
 		dir = "/"
 	}
 	n := &node{loop: newLoop(m, log, ep, sigs, stages.MachineTable(ep.Signals)), streams: streams,
-		cgroups:   stageCgroups(m, log, ep.PidsMax),
 		boot:      stages.Spec{Name: "boot", Argv: []string{"/etc/boot"}, Env: env, Dir: dir},
 		reboot:    stages.Spec{Name: "reboot", Argv: []string{"/etc/reboot"}, Env: env, Dir: dir, NoRestart: true},
 		microVM:   len(command) > 0,
@@ -171,20 +179,11 @@ func setDefault(key, value string) {
 }
 
 func readCmdline() (config.Cmdline, []string) {
-	raw, err := os.ReadFile("/proc/cmdline")
+	raw, err := machine.ReadFile("/proc/cmdline", 1<<20)
 	if err != nil {
 		return config.Cmdline{}, []string{"read /proc/cmdline: " + err.Error()}
 	}
 	return config.ParseCmdline(string(raw))
-}
-
-func readLimited(path string, n int64) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, n))
 }
 
 // stageCgroups prepares per-stage cgroups under /sys/fs/cgroup, or returns
@@ -195,7 +194,7 @@ func stageCgroups(m machine.Machine, log *kmsg.Logger, pidsMax int) *stages.Cgro
 	if pidsMax == 0 {
 		limit := 0
 		for _, f := range []string{"/proc/sys/kernel/pid_max", "/proc/sys/kernel/threads-max"} {
-			b, _ := os.ReadFile(f)
+			b, _ := machine.ReadFile(f, 64)
 			if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && (limit == 0 || n < limit) {
 				limit = n
 			}

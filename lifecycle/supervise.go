@@ -33,7 +33,10 @@ func Supervise(command []string, verbose bool) int {
 	log := kmsg.NewLogger(kmsg.FD(2), false, c)
 	c.log, log.Verbose = log, verbose
 	defer log.Flush(time.Second)
-	sigs, rest := stages.Notify()
+	sigs, err := stages.Notify()
+	if err != nil {
+		log.Errf("%v", err)
+	}
 	ep := readEP(log)
 	s := &supervisor{loop: newLoop(m, log, ep, sigs, stages.SupervisorTable(ep.Signals)), container: os.Getpid() == 1}
 	s.mode = s
@@ -45,11 +48,8 @@ func Supervise(command []string, verbose bool) int {
 		}
 	}
 	s.startStage(stages.Spec{Name: filepath.Base(command[0]), Argv: command, Env: os.Environ(), Files: [3]uintptr{0, 1, 2}}, nil)
-	// The other signals and the reaper's thread (it blocks in wait4) start
-	// once the command has: nothing stands between init and its exec but
-	// the signals it would die of. A signal that came before waits in sigs.
-	go rest()
-	s.reap()
+	s.reap() // its thread (it blocks in wait4) starts once the command has
+
 	for !s.done {
 		s.step()
 	}

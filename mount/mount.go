@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/stageinit/stageinit/kmsg"
 	"github.com/stageinit/stageinit/machine"
 	"golang.org/x/sys/unix"
 )
@@ -33,25 +34,33 @@ var Table = []Mount{
 // Apply mounts every row whose target is not already a mount point
 // (already mounted counts as success), creating missing targets. It never
 // stops early and returns one line per row for the log, errors first.
-func Apply(table []Mount, mach machine.Machine) (done, failed []string) {
+// Each row's end is a mark of tl.
+func Apply(table []Mount, mach machine.Machine, tl *kmsg.Timeline) (done, failed []string) {
 	for _, m := range table {
-		if m.Flags&unix.MS_REMOUNT == 0 {
-			if isMountPoint(m.Target) {
-				done = append(done, fmt.Sprintf("%s already mounted", m.Target))
-				continue
-			}
-			if err := os.MkdirAll(m.Target, 0o755); err != nil {
-				failed = append(failed, fmt.Sprintf("mkdir %s: %v", m.Target, err))
-				continue
-			}
+		line, err := apply(m, mach)
+		if err != nil {
+			failed = append(failed, line)
+		} else {
+			done = append(done, line)
 		}
-		if err := mach.Mount(m.Source, m.Target, m.FSType, m.Flags, m.Data); err != nil {
-			failed = append(failed, fmt.Sprintf("mount %s: %v", describe(m), err))
-			continue
-		}
-		done = append(done, fmt.Sprintf("mounted %s on %s", m.FSType, m.Target))
+		tl.Mark("mount " + m.Target)
 	}
 	return done, failed
+}
+
+func apply(m Mount, mach machine.Machine) (string, error) {
+	if m.Flags&unix.MS_REMOUNT == 0 {
+		if isMountPoint(m.Target) {
+			return m.Target + " already mounted", nil
+		}
+		if err := os.MkdirAll(m.Target, 0o755); err != nil {
+			return fmt.Sprintf("mkdir %s: %v", m.Target, err), err
+		}
+	}
+	if err := mach.Mount(m.Source, m.Target, m.FSType, m.Flags, m.Data); err != nil {
+		return fmt.Sprintf("mount %s: %v", describe(m), err), err
+	}
+	return fmt.Sprintf("mounted %s on %s", m.FSType, m.Target), nil
 }
 
 func describe(m Mount) string {

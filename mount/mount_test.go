@@ -28,7 +28,7 @@ func TestApply(t *testing.T) {
 		{"none", dir + "/sys/fs/cgroup", "cgroup2", unix.MS_NOSUID, ""},
 	}
 	m := &machinetest.Fake{Fail: map[string]error{"mount devtmpfs": unix.EPERM}}
-	done, failed := Apply(table, m)
+	done, failed := Apply(table, m, nil)
 	calls := m.Calls()
 	if want := []string{"mount  /", "mount devtmpfs " + dir + "/dev", "mount cgroup2 " + dir + "/sys/fs/cgroup"}; !reflect.DeepEqual(calls, want) {
 		t.Errorf("mount calls %q, want %q (proc already mounted)", calls, want)

@@ -120,7 +120,7 @@ func (g *Cgroup) kill() error {
 
 // pids reads a list of pids (cgroup.procs).
 func pids(path string) []int {
-	b, _ := os.ReadFile(path)
+	b, _ := machine.ReadFile(path, 1<<20)
 	var l []int
 	for _, f := range strings.Fields(string(b)) {
 		if pid, err := strconv.Atoi(f); err == nil {
@@ -141,7 +141,7 @@ func (g *Cgroup) Stats() string {
 	if err == nil {
 		s = fmt.Sprintf(", cpu %v", (cpu - g.cpu0).Round(time.Millisecond))
 	}
-	if b, err := os.ReadFile(filepath.Join(g.Path, "memory.peak")); err == nil {
+	if b, err := machine.ReadFile(filepath.Join(g.Path, "memory.peak"), 64); err == nil {
 		if n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil {
 			s += fmt.Sprintf(", peak memory %d KiB", n>>10)
 		}
@@ -150,7 +150,7 @@ func (g *Cgroup) Stats() string {
 }
 
 func (g *Cgroup) cpu() (time.Duration, error) {
-	b, err := os.ReadFile(filepath.Join(g.Path, "cpu.stat"))
+	b, err := machine.ReadFile(filepath.Join(g.Path, "cpu.stat"), 4096)
 	if err != nil {
 		return 0, err
 	}

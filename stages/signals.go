@@ -1,10 +1,12 @@
 package stages
 
 import (
+	"fmt"
 	"os"
-	"os/signal"
-	"slices"
 	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 // Action is what init does with a signal it receives.
@@ -70,36 +72,90 @@ func (t Table) set(a Action, sigs ...syscall.Signal) {
 	}
 }
 
-// goFatal are the signals a Go program dies of when kill(2) sends them
-// before it notified them (the runtime's sigtable: _SigKill, _SigThrow,
-// _SigPanic), and SIGPIPE, which it dies of on a write to a closed pipe
-// on fd 1 or 2 (a supervisor piped into `head`). The others are dropped
-// until then.
-var goFatal = []syscall.Signal{syscall.SIGHUP, syscall.SIGINT, syscall.SIGQUIT, syscall.SIGILL, syscall.SIGTRAP,
-	syscall.SIGABRT, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGSEGV, syscall.SIGTERM, syscall.SIGSTKFLT, syscall.SIGSYS,
-	syscall.SIGPIPE}
-
-// Notify routes every catchable signal but SIGCHLD and SIGURG to the
-// returned channel (never signal.Ignore: children would inherit SIG_IGN).
-// Each installation is a round trip to the runtime's signal thread (about
-// 40 µs): those the Go runtime dies of are installed before Notify
-// returns, and rest installs the others. The machine's init runs rest
-// alongside its setup and waits for it before the first stage; the
-// supervisor runs it once the command has started, off its critical path.
-// Two keep only the runtime's own handler and never reach the channel:
-// SIGCHLD (Reap reaps without it) and SIGURG (the runtime preempts its
-// threads with it: it would wake the event loop for nothing, and is never
-// forwarded).
-func Notify() (sigs <-chan os.Signal, rest func()) {
-	ch := make(chan os.Signal, 256)
-	var first, others []os.Signal
+// Notify routes every signal a process may send init to the returned
+// channel, SIGCHLD and SIGURG excepted, with a handler of init's own
+// (catch_*.s): it writes the signal's number to a pipe, and a goroutine
+// reads the pipe into the channel (the self-pipe trick of C inits). All
+// handlers are in place when Notify returns, at one rt_sigaction(2) each:
+// os/signal would have taken a round trip to the runtime's signal thread
+// for each signal (about 40 µs; init's start-up, README "Design notes").
+// Signals the kernel sends count too (Ctrl-Alt-Del's SIGINT, a hangup's
+// SIGHUP), but the faults it raises (a nil dereference is a SIGSEGV) go on
+// to the Go runtime's handler, which panics as usual. Left to the runtime are
+// SIGCHLD (Reap reaps without it), SIGURG (its preemption), SIGPROF, and
+// 32 to 34, which it keeps for itself or installs no handler for (see
+// ResetIgnored). Never SIG_IGN: children would inherit it; a handler is
+// reset to SIG_DFL by execve(2).
+func Notify() (<-chan os.Signal, error) {
+	var p [2]int
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
+		return nil, fmt.Errorf("pipe2 for signals: %w: every signal has the Go runtime's default", err)
+	}
+	catchFD = int32(p[1])
+	var old kernelSigaction
+	if err := sigaction(syscall.SIGSEGV, nil, &old); err != nil {
+		return nil, err
+	}
+	goHandler = old.handler
+	handler, fault, restorer := catchPCs()
+	act := kernelSigaction{flags: saSiginfo | saOnstack | saRestart | saRestorer, restorer: restorer, mask: ^uint64(0)}
 	for sig := syscall.Signal(1); sig <= 64; sig++ {
-		if slices.Contains(goFatal, sig) {
-			first = append(first, sig)
-		} else if sig != syscall.SIGCHLD && sig != syscall.SIGURG {
-			others = append(others, sig)
+		switch sig {
+		case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGCHLD, syscall.SIGURG, syscall.SIGPROF, 32, 33, 34:
+			continue
+		case syscall.SIGILL, syscall.SIGTRAP, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGSEGV, syscall.SIGSTKFLT, syscall.SIGSYS:
+			act.handler = fault
+		default:
+			act.handler = handler
+		}
+		if err := sigaction(sig, &act, nil); err != nil {
+			return nil, err
 		}
 	}
-	signal.Notify(ch, first...)
-	return ch, func() { signal.Notify(ch, others...) }
+	ch := make(chan os.Signal, 256)
+	go relaySignals(os.NewFile(uintptr(p[0]), "signal pipe"), ch)
+	return ch, nil
+}
+
+// The handler's state, read by catch_*.s.
+var (
+	catchFD   int32   // the pipe's write end
+	goHandler uintptr // the Go runtime's handler, for faults
+)
+
+func catchHandler()
+func catchFault()
+func catchRestorer()
+func catchPCs() (handler, fault, restorer uintptr)
+
+// rt_sigaction(2)'s sa_flags (the kernel's include/uapi/asm-generic/signal-defs.h).
+const (
+	saSiginfo  = 0x4
+	saRestorer = 0x04000000
+	saOnstack  = 0x08000000
+	saRestart  = 0x10000000
+)
+
+func sigaction(sig syscall.Signal, act, old *kernelSigaction) error {
+	_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(act)), uintptr(unsafe.Pointer(old)), 8, 0, 0)
+	if e != 0 {
+		return fmt.Errorf("rt_sigaction %d: %w", int(sig), e)
+	}
+	return nil
+}
+
+// relaySignals turns the pipe's bytes into signals on ch. A full channel
+// stops it, and then a full pipe drops signals (the handler's write fails
+// with EAGAIN), as the kernel merges a pending standard signal.
+func relaySignals(pipe *os.File, ch chan<- os.Signal) {
+	var b [64]byte
+	for {
+		n, err := pipe.Read(b[:])
+		if err != nil {
+			panic(fmt.Sprintf("read the signal pipe: %v", err)) // a pipe init holds both ends of never fails
+		}
+		for _, sig := range b[:n] {
+			ch <- syscall.Signal(sig)
+		}
+	}
 }

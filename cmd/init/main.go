@@ -6,6 +6,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/stageinit/stageinit/lifecycle"
 	"github.com/stageinit/stageinit/machine"
@@ -25,6 +26,7 @@ const usage = "usage: init [-v|--verbose] [-V|--version] [-- COMMAND [ARG...]]\n
 // own pid namespace is the machine's init whatever its arguments say, and
 // never exits.
 func main() {
+	begin := time.Now()
 	machine.Helper(os.Args) // the poweroff or halt child of pid 1; returns otherwise
 	stages.CloseInheritedFDs()
 	stages.ResetIgnored()
@@ -32,7 +34,7 @@ func main() {
 	pid1 := os.Getpid() == 1
 	switch {
 	case pid1 && (o.command == nil || initialPidNS()):
-		lifecycle.Machine(os.Args[1:], version) // never returns
+		lifecycle.Machine(os.Args[1:], version, begin) // never returns
 	case o.version:
 		fmt.Println("stageinit", version)
 		os.Exit(0)
