@@ -1,7 +1,6 @@
 package lifecycle
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stageinit/stageinit/config"
+	"github.com/stageinit/stageinit/machine"
 	"github.com/stageinit/stageinit/stages"
 	"golang.org/x/sys/unix"
 )
@@ -156,23 +156,10 @@ func (h *history) metrics(armed time.Duration) string {
 }
 
 // writeMetrics replaces dir/stageinit.prom atomically (a temporary file,
-// then rename(2)), for node_exporter's textfile collector, with no
-// more system calls than that (see machine.ReadFile).
+// then rename(2)), for node_exporter's textfile collector.
 func writeMetrics(dir, text string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, ".stageinit.prom.tmp")
-	fd, err := unix.Open(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC|unix.O_CLOEXEC, 0o644)
-	if err != nil {
-		return fmt.Errorf("open %s: %w", tmp, err)
-	}
-	_, err = unix.Write(fd, []byte(text))
-	if cerr := unix.Close(fd); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	return os.Rename(tmp, filepath.Join(dir, "stageinit.prom"))
+	return machine.ReplaceFile(filepath.Join(dir, "stageinit.prom"), text)
 }

@@ -75,7 +75,7 @@ func (Real) Children() bool {
 }
 
 func (Real) Mount(source, target, fstype string, flags uintptr, data string) error {
-	return unix.Mount(source, target, fstype, flags, data)
+	return rawMount(source, target, fstype, flags, data)
 }
 
 func (Real) Sync() { unix.Sync() }
@@ -98,16 +98,15 @@ func (Real) KexecLoad(kernel, initrd *os.File, cmdline string) error {
 	return kexecLoad(kernel, initrd, cmdline)
 }
 
-// WriteFile is open(2), write(2) and close(2), no more: os.OpenFile
-// would add the poller's fcntl(2) and epoll_ctl(2) calls, which under
-// TCG cost a boot more than the write.
+// WriteFile is open(2), write(2) and close(2), raw (raw.go): os.OpenFile
+// would add the poller's fcntl(2) and epoll_ctl(2) calls.
 func (Real) WriteFile(path, data string) error {
-	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CLOEXEC, 0)
+	fd, err := rawOpen(path, unix.O_WRONLY, 0)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	_, err = unix.Write(fd, []byte(data))
-	if cerr := unix.Close(fd); err == nil {
+	_, err = rawRW(unix.SYS_WRITE, fd, []byte(data))
+	if cerr := rawClose(fd); err == nil {
 		err = cerr
 	}
 	if err != nil {
@@ -117,23 +116,20 @@ func (Real) WriteFile(path, data string) error {
 }
 
 // ReadFile reads at most limit bytes of path with open(2), read(2) and
-// close(2), no more (see WriteFile). It reads facts (/proc, /sys, init's
+// close(2), raw (see WriteFile). It reads facts (/proc, /sys, init's
 // configuration) and changes nothing, so it is not a Machine method.
 func ReadFile(path string, limit int) ([]byte, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	fd, err := rawOpen(path, unix.O_RDONLY, 0)
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	defer unix.Close(fd)
+	defer rawClose(fd)
 	b := make([]byte, 0, min(limit, 4096))
 	for len(b) < limit {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
 		}
-		n, err := unix.Read(fd, b[len(b):min(cap(b), limit)])
-		if err == unix.EINTR {
-			continue
-		}
+		n, err := rawRW(unix.SYS_READ, fd, b[len(b):min(cap(b), limit)])
 		if err != nil {
 			return b, &os.PathError{Op: "read", Path: path, Err: err}
 		}

@@ -76,7 +76,7 @@ func describe(m Mount) string {
 // mounted.
 func isMountPoint(target string) bool {
 	var st, parent unix.Stat_t
-	if unix.Lstat(target, &st) != nil || unix.Lstat(filepath.Dir(target), &parent) != nil {
+	if machine.Lstat(target, &st) != nil || machine.Lstat(filepath.Dir(target), &parent) != nil {
 		return false
 	}
 	return st.Dev != parent.Dev
