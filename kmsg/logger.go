@@ -76,16 +76,21 @@ func (l *Logger) format(level int, msg string) []byte {
 	return b
 }
 
-// loop writes the queued lines from a thread of its own that blocks
-// SIGPIPE: a write to a gone reader fails with EPIPE and raises no signal,
-// which init would otherwise take for one sent to it (and forward to its
-// command). A failed write counts as a dropped line.
+// loop writes the queued lines. To an inherited descriptor (FD: the
+// supervisor's stderr, maybe a pipe) it writes from a thread of its own
+// that blocks SIGPIPE: a write to a gone reader fails with EPIPE and
+// raises no signal, which init would otherwise take for one sent to it
+// (and forward to its command). Kmsg and the console, which init opened,
+// raise none, and need no thread of their own. A failed write counts as a
+// dropped line.
 func (l *Logger) loop() {
 	defer l.Guard()
-	runtime.LockOSThread()
-	var pipe unix.Sigset_t
-	pipe.Val[0] = 1 << (unix.SIGPIPE - 1)
-	unix.PthreadSigmask(unix.SIG_BLOCK, &pipe, nil)
+	if _, inherited := l.w.(FD); inherited { // the supervisor's fd 2, maybe a pipe
+		runtime.LockOSThread()
+		var pipe unix.Sigset_t
+		pipe.Val[0] = 1 << (unix.SIGPIPE - 1)
+		unix.PthreadSigmask(unix.SIG_BLOCK, &pipe, nil)
+	}
 	for e := range l.q {
 		if e.flushed != nil {
 			close(e.flushed)

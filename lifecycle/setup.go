@@ -24,7 +24,7 @@ import (
 // boot stage has started.
 func Machine(args []string, version string, begin time.Time) {
 	m, tl := machine.Real{}, &kmsg.Timeline{Begin: begin}
-	sigs, sigErr := stages.Notify() // no signal ends init from here on
+	sigs, relay, sigErr := stages.Notify() // no signal ends init from here on
 	tl.Mark("signals")
 	e := prepare(m, tl) // the log goes to the streams this opens
 	if sigErr != nil {
@@ -43,6 +43,7 @@ func Machine(args []string, version string, begin time.Time) {
 	n.at[lookTimer] = time.Now().Add(30 * time.Second)
 	tl.Mark("watchdog")
 	n.startRound()
+	go relay()
 	tl.Mark("boot stage started")
 	log.Infof("boot path, ms since main: %s", tl)
 	for {
@@ -100,8 +101,7 @@ func newNode(m machine.Machine, log *kmsg.Logger, sigs <-chan os.Signal, e early
 	e.tl.Mark("cgroups")
 	n.hist = newHistory(cmdline, pstore(log), e.tl.Begin)
 	log.Infof("%s", n.hist.line())
-	n.publish()
-	e.tl.Mark("history")
+	e.tl.Mark("history") // the metrics file comes with the first boot stage (startNodeStage)
 	return n
 }
 

@@ -33,7 +33,7 @@ func Supervise(command []string, verbose bool) int {
 	log := kmsg.NewLogger(kmsg.FD(2), false, c)
 	c.log, log.Verbose = log, verbose
 	defer log.Flush(time.Second)
-	sigs, err := stages.Notify()
+	sigs, relay, err := stages.Notify()
 	if err != nil {
 		log.Errf("%v", err)
 	}
@@ -48,8 +48,10 @@ func Supervise(command []string, verbose bool) int {
 		}
 	}
 	s.startStage(stages.Spec{Name: filepath.Base(command[0]), Argv: command, Env: os.Environ(), Files: [3]uintptr{0, 1, 2}}, nil)
-	s.reap() // its thread (it blocks in wait4) starts once the command has
-
+	// The reaper's thread (it blocks in wait4) and the signal relay start
+	// once the command has; a signal that came before waits in the pipe.
+	s.reap()
+	go relay()
 	for !s.done {
 		s.step()
 	}

@@ -11,9 +11,14 @@ import (
 // them, reach the channel and end nobody; a fault the kernel raises is
 // still the Go runtime's, a panic that recover takes.
 func TestNotifyCatches(t *testing.T) {
-	sigs, err := Notify()
+	sigs, relay, err := Notify()
 	if err != nil {
 		t.Fatal(err)
+	}
+	syscall.Kill(os.Getpid(), syscall.SIGHUP) // waits in the pipe for relay
+	go relay()
+	if got := <-sigs; got != syscall.SIGHUP {
+		t.Errorf("sent SIGHUP before relay ran, received %v", got)
 	}
 	sent := []syscall.Signal{syscall.SIGSEGV, syscall.SIGTERM, syscall.SIGUSR1, syscall.SIGINT, syscall.Signal(40)}
 	for _, sig := range sent {

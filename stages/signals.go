@@ -86,15 +86,19 @@ func (t Table) set(a Action, sigs ...syscall.Signal) {
 // 32 to 34, which it keeps for itself or installs no handler for (see
 // ResetIgnored). Never SIG_IGN: children would inherit it; a handler is
 // reset to SIG_DFL by execve(2).
-func Notify() (<-chan os.Signal, error) {
+//
+// The signals wait in the pipe until relay runs (go relay()): init starts
+// it once its first stage has, since the goroutine and the poller it
+// needs cost a start-up more than the handlers (about 0.2 ms).
+func Notify() (sigs <-chan os.Signal, relay func(), err error) {
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
-		return nil, fmt.Errorf("pipe2 for signals: %w: every signal has the Go runtime's default", err)
+		return nil, func() {}, fmt.Errorf("pipe2 for signals: %w: every signal has the Go runtime's default", err)
 	}
 	catchFD = int32(p[1])
 	var old kernelSigaction
 	if err := sigaction(syscall.SIGSEGV, nil, &old); err != nil {
-		return nil, err
+		return nil, func() {}, err
 	}
 	goHandler = old.handler
 	handler, fault, restorer := catchPCs()
@@ -109,12 +113,11 @@ func Notify() (<-chan os.Signal, error) {
 			act.handler = handler
 		}
 		if err := sigaction(sig, &act, nil); err != nil {
-			return nil, err
+			return nil, func() {}, err
 		}
 	}
 	ch := make(chan os.Signal, 256)
-	go relaySignals(os.NewFile(uintptr(p[0]), "signal pipe"), ch)
-	return ch, nil
+	return ch, func() { relaySignals(os.NewFile(uintptr(p[0]), "signal pipe"), ch) }, nil
 }
 
 // The handler's state, read by catch_*.s.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"os"
 	"os/exec"
@@ -17,7 +18,7 @@ import (
 // goes to the kernel log, then it says how big init is and powers off.
 const raceBoot = `#!/bin/sh
 echo "<6>boot: first line" > /dev/kmsg
-/bin/busybox dmesg | /bin/busybox grep -E 'Run /init as init process|boot: first line'
+/bin/busybox dmesg | /bin/busybox grep -E 'Run /init as init process|boot: first line|: boot path'
 rss() { /bin/busybox sed -n 's/^VmRSS:[^0-9]*\([0-9]*\).*/\1/p' /proc/1/status 2>/dev/null; }
 echo "rss after boot: $(rss) KiB"
 if [ -n "$RELAY" ]; then
@@ -75,12 +76,26 @@ func (r *report) bootRace(bin string, rounds int) {
 		return
 	}
 	defer os.RemoveAll(filepath.Dir(floor))
-	contestants := []string{"stageinit", "Go floor", "busybox init", "busybox init, stageinit's job"}
+	marked, err := buildFloor(floorPID1Marked)
+	if err != nil {
+		r.printf("%v\n\n", err)
+		return
+	}
+	defer os.RemoveAll(filepath.Dir(marked))
+	uroot, err := buildURootInit()
+	if err != nil {
+		r.printf("%v\n\n", err)
+		return
+	}
+	defer os.RemoveAll(filepath.Dir(uroot))
+	contestants := []string{"stageinit", "Go floor", "u-root init", "busybox init", "busybox init, stageinit's job"}
 	archives := map[string]string{}
 	for name, extra := range map[string][]string{
-		"stageinit":    {"-init", bin},
-		"Go floor":     {"-init", floor},
-		"busybox init": {"-init", "/bin/busybox", "-file", "/etc/inittab=" + inittab},
+		"stageinit":        {"-init", bin},
+		"Go floor":         {"-init", floor},
+		"Go floor, marked": {"-init", marked},
+		"u-root init":      {"-init", uroot, "-file", "/bin/uinit=" + boot},
+		"busybox init":     {"-init", "/bin/busybox", "-file", "/etc/inittab=" + inittab},
 		"busybox init, stageinit's job": {"-init", "/bin/busybox", "-file", "/etc/inittab=" + jobtab,
 			"-file", "/etc/job=" + filepath.Join(dir, "job")},
 	} {
@@ -93,75 +108,152 @@ func (r *report) bootRace(bin string, rounds int) {
 		archives[name] = out
 	}
 	race := map[string][]time.Duration{}
+	paths := map[string][]bootOnce{}
 	var rss, rssRelay []int
 	for i := 0; i < rounds; i++ {
-		for _, name := range contestants {
-			d, kib, err := raceOnce(k, archives[name], "")
+		for _, name := range append(contestants, "Go floor, marked") {
+			b, err := raceOnce(k, archives[name], "")
 			if err != nil {
 				r.printf("%s: %v\n\n", name, err)
 				return
 			}
-			race[name] = append(race[name], d)
-			if name == "stageinit" && len(kib) > 0 { // busybox init mounts no /proc
-				rss = append(rss, kib[0])
+			race[name], paths[name] = append(race[name], b.race), append(paths[name], b)
+			if name == "stageinit" && len(b.kib) > 0 { // busybox init mounts no /proc
+				rss = append(rss, b.kib[0])
 			}
 		}
 	}
 	for i := 0; i < 3; i++ {
-		if _, kib, err := raceOnce(k, archives["stageinit"], "RELAY=1"); err == nil && len(kib) == 2 {
-			rssRelay = append(rssRelay, kib[1])
+		if b, err := raceOnce(k, archives["stageinit"], "RELAY=1"); err == nil && len(b.kib) == 2 {
+			rssRelay = append(rssRelay, b.kib[1])
 		}
 	}
 	r.printf("From the kernel's `Run /init as init process` to the first line `/etc/boot` writes to `/dev/kmsg` (kernel timestamps of both, read back with dmesg: the console is quiet, so no init pays for printing its log on the serial port), %d rounds, interleaved, one vCPU. busybox init (busybox-static) runs an inittab that mounts devtmpfs and runs `/etc/boot`; the Go floor is a static Go program that does the same and nothing else; stageinit does its whole setup (six mounts, console, kmsg relay, configuration, stage cgroup with pids.max); the last row is busybox init doing the same mounts and stage cgroup from one sysinit script, to tell the kernel's share of that job from stageinit's own.\n\n", rounds)
-	r.printf("| init | median | min | max | ratio to busybox init |\n|---|---|---|---|---|\n")
-	bb := summarize(race["busybox init"]).med
+	r.printf("u-root init (`cmds/core/init` at the version go.mod pins, built in a module of its own) runs `/etc/boot` as its `/bin/uinit`, and prints its banner on the console.\n\n")
+	r.printf("| init | median | min | max | ratio to busybox init | ratio to the Go floor |\n|---|---|---|---|---|---|\n")
+	bb, fl := summarize(race["busybox init"]).med, summarize(race["Go floor"]).med
 	for _, name := range contestants {
 		s := summarize(race[name])
 		r.record("boot: Run /init to the first /etc/boot line", name, float64(s.med))
-		r.printf("| %s | %v | %v | %v | %.2f |\n", name, s.med.Round(time.Millisecond), s.min.Round(time.Millisecond),
-			s.max.Round(time.Millisecond), float64(s.med)/float64(bb))
+		r.printf("| %s | %v | %v | %v | %.2f | %.2f |\n", name, s.med.Round(time.Millisecond), s.min.Round(time.Millisecond),
+			s.max.Round(time.Millisecond), float64(s.med)/float64(bb), float64(s.med)/float64(fl))
 	}
 	r.printf("\nstageinit above the Go floor: %v.\n", (summarize(race["stageinit"]).med - summarize(race["Go floor"]).med).Round(time.Millisecond))
 	r.printf("\nstageinit's RSS as pid 1 (VmRSS of /proc/1/status, read by `/etc/boot`): %s KiB after boot (median of %d), %s KiB after relaying 10,000 stderr lines (median of %d).\n\n",
 		medianInt(rss), len(rss), medianInt(rssRelay), len(rssRelay))
+	r.timeline(paths["stageinit"], paths["Go floor, marked"])
 }
 
-// raceOnce boots an archive once and returns the race interval and the
-// RSS values /etc/boot printed.
-func raceOnce(kernel, archive, env string) (time.Duration, []int, error) {
+// bootOnce is what one boot of the race showed: the race interval, the
+// RSS values /etc/boot printed, and init's boot path line, if any.
+type bootOnce struct {
+	race  time.Duration
+	kib   []int
+	main  float64   // ms from Run /init to init's main (from the boot path line)
+	marks []string  // the line's steps, in order
+	at    []float64 // ms from Run /init to each step's end
+}
+
+// raceOnce boots an archive once.
+func raceOnce(kernel, archive, env string) (bootOnce, error) {
 	cmd := exec.Command("qemu-system-x86_64", "-m", "1024", "-accel", "tcg", "-smp", "1", "-display", "none",
 		"-no-reboot", "-serial", "stdio", "-monitor", "none", "-kernel", kernel, "-initrd", archive,
 		"-append", "console=ttyS0 panic=-1 quiet "+env)
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
-		return 0, nil, err
+		return bootOnce{}, err
 	}
 	timer := time.AfterFunc(3*time.Minute, func() { cmd.Process.Kill() })
 	defer timer.Stop()
-	ts := regexp.MustCompile(`^\[\s*([0-9.]+)\] (Run /init as init process|boot: first line)$`)
+	ts := regexp.MustCompile(`^\[\s*([0-9.]+)\] (Run /init as init process|boot: first line|[a-z]+: boot path, ms since main: (.*))$`)
 	kb := regexp.MustCompile(`rss after [^:]*: ([0-9]+) KiB`)
-	var run, first float64
-	var kib []int
+	var run, first, line float64
+	var path string
+	var b bootOnce
 	sc := bufio.NewScanner(out)
 	for sc.Scan() {
 		if m := ts.FindStringSubmatch(sc.Text()); m != nil {
 			f, _ := strconv.ParseFloat(m[1], 64)
-			if strings.HasPrefix(m[2], "Run") {
+			switch {
+			case strings.HasPrefix(m[2], "Run"):
 				run = f
-			} else if first == 0 {
-				first = f
+			case strings.HasPrefix(m[2], "boot: first"):
+				first = cmp.Or(first, f)
+			default:
+				line, path = f, m[3]
 			}
 		}
 		if m := kb.FindStringSubmatch(sc.Text()); m != nil {
 			n, _ := strconv.Atoi(m[1])
-			kib = append(kib, n)
+			b.kib = append(b.kib, n)
 		}
 	}
 	cmd.Wait()
 	if run == 0 || first == 0 {
-		return 0, nil, fmt.Errorf("%s: no Run /init or first line on the console", filepath.Base(archive))
+		return bootOnce{}, fmt.Errorf("%s: no Run /init or first line on the console", filepath.Base(archive))
 	}
-	return time.Duration((first - run) * float64(time.Second)), kib, nil
+	b.race = time.Duration((first - run) * float64(time.Second))
+	b.marks, b.at = parsePath(path)
+	if n := len(b.at); n > 0 { // the line is logged right after its last step
+		b.main = (line-run)*1000 - b.at[n-1]
+		for i := range b.at {
+			b.at[i] += b.main
+		}
+		b.marks, b.at = append(b.marks, "first line of /etc/boot"), append(b.at, (first-run)*1000)
+	}
+	return b, nil
+}
+
+// parsePath reads "signals 0.3, mount / 1.2, ...": steps and ms since main.
+func parsePath(s string) (marks []string, at []float64) {
+	for _, step := range strings.Split(s, ", ") {
+		i := strings.LastIndexByte(step, ' ')
+		if i < 0 {
+			continue
+		}
+		if ms, err := strconv.ParseFloat(step[i+1:], 64); err == nil {
+			marks, at = append(marks, step[:i]), append(at, ms)
+		}
+	}
+	return marks, at
+}
+
+// timeline prints the boot path, step by step, for stageinit and for the
+// Go floor with one mark (its spawn): medians over the rounds, in ms
+// from the kernel's Run /init.
+func (r *report) timeline(init, floor []bootOnce) {
+	r.printf("### Boot path, step by step\n\nFrom the same rounds: stageinit logs one line once its boot stage has started, `boot path, ms since main: signals 0.3, mount / 1.2, ...` (monotonic clock, each step's end), and the kernel's timestamp of that line places init's main after `Run /init`. The Go floor here is the floor above plus one kmsg line after its spawn (run in the same rounds, not in the race). Medians, ms since `Run /init`; each step's own share in brackets.\n\n")
+	for _, c := range []struct {
+		name  string
+		boots []bootOnce
+	}{{"stageinit", init}, {"Go floor", floor}} {
+		if len(c.boots) == 0 || len(c.boots[0].marks) == 0 {
+			r.printf("%s: no boot path line\n\n", c.name)
+			continue
+		}
+		r.printf("| %s | ms since Run /init | step |\n|---|---|---|\n", c.name)
+		med := func(f func(b bootOnce) float64) float64 {
+			var v []float64
+			for _, b := range c.boots {
+				v = append(v, f(b))
+			}
+			slices.Sort(v)
+			return v[len(v)/2]
+		}
+		prev := med(func(b bootOnce) float64 { return b.main })
+		r.printf("| exec to main (Go runtime, package initialisation) | %.1f | %.1f |\n", prev, prev)
+		for i, m := range c.boots[0].marks {
+			at := med(func(b bootOnce) float64 {
+				if i < len(b.at) {
+					return b.at[i]
+				}
+				return 0
+			})
+			r.printf("| %s | %.1f | %.1f |\n", m, at, at-prev)
+			prev = at
+		}
+		r.printf("\n")
+	}
 }
 
 func medianInt(l []int) string {
