@@ -222,7 +222,7 @@ func parsePath(s string) (marks []string, at []float64) {
 // Go floor with one mark (its spawn): medians over the rounds, in ms
 // from the kernel's Run /init.
 func (r *report) timeline(init, floor []bootOnce) {
-	r.printf("### Boot path, step by step\n\nFrom the same rounds: stageinit logs one line once its boot stage has started, `boot path, ms since main: signals 0.3, mount / 1.2, ...` (monotonic clock, each step's end), and the kernel's timestamp of that line places init's main after `Run /init`. The Go floor here is the floor above plus one kmsg line after its spawn (run in the same rounds, not in the race). Medians, ms since `Run /init`; each step's own share in brackets.\n\n")
+	r.printf("### Boot path, step by step\n\nFrom the same rounds: stageinit logs one line once its boot stage has started, `boot path, ms since main: signals 0.3, mount / 1.2, ...` (monotonic clock, each step's end), and the kernel's timestamp of that line places init's main after `Run /init`. The Go floor here is the floor above plus one kmsg line after its spawn (run in the same rounds, not in the race). Medians: ms since `Run /init` at the end of each step, and the step's own share.\n\n")
 	for _, c := range []struct {
 		name  string
 		boots []bootOnce
@@ -231,7 +231,7 @@ func (r *report) timeline(init, floor []bootOnce) {
 			r.printf("%s: no boot path line\n\n", c.name)
 			continue
 		}
-		r.printf("| %s | ms since Run /init | step |\n|---|---|---|\n", c.name)
+		r.printf("| %s | ms since Run /init | this step |\n|---|---|---|\n", c.name)
 		med := func(f func(b bootOnce) float64) float64 {
 			var v []float64
 			for _, b := range c.boots {

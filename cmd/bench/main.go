@@ -246,21 +246,26 @@ func rssKB(pid int) int {
 func (r *report) analysis() {
 	r.printf(`## Where stageinit is behind, and why
 
-- **Boot (section 9).** Under TCG with one vCPU, a Go init pays for the Go
-  runtime's own start (heap, threads, signal handlers for every signal)
-  before main: the Go floor, which only mounts devtmpfs and runs
-  /etc/boot, is already about 1.3x busybox init. A target of 1.2x busybox
-  init is below what any Go init can reach. Of what stageinit costs above
-  the floor, the kernel's share of its job (proc, sysfs, cgroup2, devpts
-  and pstore mounted, controllers enabled, the stage cgroup made with its
-  pids.max) is what busybox init doing the same job pays (the last row);
-  the rest is stageinit's own: the console and the kmsg relay, reading
-  its configuration, the signal handlers (installed alongside the mounts,
-  joined before the first stage), and its log lines. Measured with kernel
-  timestamps at each step: the six mounts take about 30 ms of it, the
-  stage cgroup and the spawn about 15 ms, configuration and controllers
-  about 12 ms. Fixed here: the log is quiet in the race (an init that
-  prints to the serial console at loglevel=7 pays per record).
+- **Boot (section 9), where the time went.** The boot path table shows
+  it: Go's runtime start (exec to main) is the same for stageinit and the
+  Go floor; the difference is stageinit's own setup between main and the
+  spawn of its boot stage. Under TCG every system call and page fault is
+  slow (tens to hundreds of µs: the page-table switch of the kernel's
+  Meltdown mitigation flushes QEMU's software TLB), and a system call the
+  Go scheduler is told about costs more still: it outlasts the monitor
+  thread's 20 µs tick, so the processor is handed to another thread,
+  which wakes, spins and sleeps again (ftrace in the guest, exec to the
+  first stage: 882 system calls of init against the floor's 255, 305 of
+  them the monitor's nanosleep, 93 futex against 9). What moved it: the
+  signal handlers (below), raw system calls for the setup's files and
+  mounts (machine/raw.go), no poller set-up for files that cannot be
+  polled, no thread of its own for the node's log, and the metrics file
+  written with the first stage instead of before it. What stays is the
+  kernel's share of the job (mounts, the stage cgroup with its memory
+  controller, which is the costliest single step; the last row of the
+  race does the same with busybox), the fork and exec of the stage (the Go
+  runtime resets about 60 signal handlers in the child), and Go code
+  running for the first time (page faults).
 - **Memory, fixed twice.** Debian's kernel has transparent huge pages on
   "always", so the Go heap took two whole 2 MiB pages and init's RSS as
   pid 1 was 6.5 MiB (RssAnon 4.3 MiB in /proc/1/status). The Makefile now
@@ -272,20 +277,17 @@ func (r *report) analysis() {
   collector's goal. It now appends into buffers it keeps (a unit test
   checks 0 allocations per line): 2,532 KiB after boot and after 100,000
   lines alike.
-- **Start-up (section 1).** strace -f -c showed 195 futex and 75
-  rt_sigprocmask calls for one /bin/true, against 7 and 15 for the Go
-  floor: os/signal installs each signal with a round trip to its signal
-  thread, and each goroutine started before the spawn wakes a thread.
-  Fixed in part: only the 12 signals a Go program dies of when they come
-  before they are notified (HUP, INT, QUIT, ILL, TRAP, ABRT, BUS, FPE, SEGV,
-  TERM, STKFLT, SYS: checked by sending each to a Go program) are installed
-  before the spawn; the others, the signal loop and the reaper's thread
-  start once the command has, and the logger's goroutine with its first
-  line. From 1.9x to about 1.5x the Go floor. Installing nothing before
-  the spawn would give about 1.3x, but a TERM in that window would kill
-  init and orphan its command: not done. The rest is package
-  initialisation of the larger binary (0.22 ms against 0.08 ms, mostly
-  u-root's imports: net/netip, debug/dwarf).
+- **Start-up (section 1).** os/signal's Notify is a round trip to the
+  runtime's signal thread for each signal (two thread hand-offs): the 13
+  signals installed before the spawn were 0.53 ms of the 0.9 ms stageinit
+  spent above the Go floor (a build without them: 1.22x the floor).
+  Init now installs its own handler (a dozen instructions of assembly
+  that write the signal's number to a pipe) with one rt_sigaction(2) per
+  signal, every signal before the spawn, and starts the goroutine that
+  reads the pipe, with the poller it needs, once the command has started
+  (0.2 ms). From 1.55x to about 1.28x the Go floor on this machine; the
+  rest is package initialisation of the larger binary (the FIPS module of
+  crypto/ed25519, compress/flate, x/sys/cpu) and the reaper's thread.
 - **Size, fixed.** encoding/json (336 KB, for /etc/metadata.json) is
   replaced by a decoder of that one shape, fuzzed against encoding/json,
   and fmt.Sscanf (82 KB, the whole scanning side of fmt) by strconv:
