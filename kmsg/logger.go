@@ -28,7 +28,7 @@ type Logger struct {
 	kmsg    bool
 	q       chan entry
 	dropped atomic.Uint64
-	once    sync.Once   // the writer goroutine starts with the first line
+	once    sync.Once   // q and the writer goroutine come with the first line
 	running atomic.Bool // it has
 }
 
@@ -39,10 +39,11 @@ type entry struct {
 }
 
 // NewLogger makes a logger writing to w; kmsgStyle selects kmsg records;
-// end ends the process after a panic (Guard). Its writer goroutine starts
-// with the first line (a supervisor that has nothing to say starts none).
+// end ends the process after a panic (Guard). Its queue and its writer
+// goroutine come with the first line (a supervisor that has nothing to
+// say makes neither).
 func NewLogger(w io.Writer, kmsgStyle bool, end Ender) *Logger {
-	return &Logger{w: w, kmsg: kmsgStyle, end: end, q: make(chan entry, 1024)}
+	return &Logger{w: w, kmsg: kmsgStyle, end: end}
 }
 
 // logf logs at a syslog level; Debug lines only when Verbose.
@@ -55,7 +56,7 @@ func (l *Logger) logf(level int, format string, args ...any) {
 	if n > 0 {
 		msg = fmt.Sprintf("%s (%d log lines dropped before this one)", msg, n)
 	}
-	l.once.Do(func() { l.running.Store(true); go l.loop() })
+	l.once.Do(func() { l.q = make(chan entry, 1024); l.running.Store(true); go l.loop() })
 	select {
 	case l.q <- entry{b: l.format(level, msg)}:
 	default:
