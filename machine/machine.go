@@ -101,18 +101,7 @@ func (Real) KexecLoad(kernel, initrd *os.File, cmdline string) error {
 // WriteFile is open(2), write(2) and close(2), raw (raw.go): os.OpenFile
 // would add the poller's fcntl(2) and epoll_ctl(2) calls.
 func (Real) WriteFile(path, data string) error {
-	fd, err := rawOpen(path, unix.O_WRONLY, 0)
-	if err != nil {
-		return &os.PathError{Op: "open", Path: path, Err: err}
-	}
-	_, err = rawRW(unix.SYS_WRITE, fd, []byte(data))
-	if cerr := rawClose(fd); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return &os.PathError{Op: "write", Path: path, Err: err}
-	}
-	return nil
+	return writeFile(path, unix.O_WRONLY, data)
 }
 
 // ReadFile reads at most limit bytes of path with open(2), read(2) and

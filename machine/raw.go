@@ -18,10 +18,8 @@ import (
 
 var atFDCWD = uintptr(unix.AT_FDCWD & (1<<64 - 1)) // -100 as a register holds it
 
-func rawPath(path string) (*byte, error) { return unix.BytePtrFromString(path) }
-
 func rawOpen(path string, flags int, mode uint32) (int, error) {
-	p, err := rawPath(path)
+	p, err := unix.BytePtrFromString(path)
 	if err != nil {
 		return -1, err
 	}
@@ -56,7 +54,7 @@ func errno(e syscall.Errno) error {
 
 // Lstat is lstat(2) of path, raw (see above).
 func Lstat(path string, st *unix.Stat_t) error {
-	p, err := rawPath(path)
+	p, err := unix.BytePtrFromString(path)
 	if err != nil {
 		return err
 	}
@@ -68,7 +66,7 @@ func rawMount(source, target, fstype string, flags uintptr, data string) error {
 	var p [4]*byte
 	for i, s := range []string{source, target, fstype, data} {
 		var err error
-		if p[i], err = rawPath(s); err != nil {
+		if p[i], err = unix.BytePtrFromString(s); err != nil {
 			return err
 		}
 	}
@@ -80,16 +78,24 @@ func rawMount(source, target, fstype string, flags uintptr, data string) error {
 // to path+".tmp", then rename(2)d, raw (see above).
 func ReplaceFile(path, data string) error {
 	tmp := path + ".tmp"
-	fd, err := rawOpen(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, 0o644)
+	if err := writeFile(tmp, unix.O_WRONLY|unix.O_CREAT|unix.O_TRUNC, data); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// writeFile is open(2) with flags, write(2) and close(2), raw.
+func writeFile(path string, flags int, data string) error {
+	fd, err := rawOpen(path, flags, 0o644)
 	if err != nil {
-		return &os.PathError{Op: "open", Path: tmp, Err: err}
+		return &os.PathError{Op: "open", Path: path, Err: err}
 	}
 	_, err = rawRW(unix.SYS_WRITE, fd, []byte(data))
 	if cerr := rawClose(fd); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return &os.PathError{Op: "write", Path: tmp, Err: err}
+		return &os.PathError{Op: "write", Path: path, Err: err}
 	}
-	return os.Rename(tmp, path)
+	return nil
 }
