@@ -66,7 +66,9 @@ unit:
 	$(GO) vet ./...
 	$(GO) test -count=1 -short ./...
 
+# go.mod and go.sum must be tidy: a change go mod tidy would make fails.
 test: kernel
+	$(GO) mod tidy -diff
 	$(GO) vet ./...
 	rm -f $(BUILD)/qemu-time.txt
 	STAGEINIT_E2E=1 STAGEINIT_CACHE=$(CACHE) $(GO) test -count=1 -timeout 60m ./... 2>&1 | tee $(BUILD)/test.log; \

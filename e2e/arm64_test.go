@@ -23,10 +23,11 @@ echo "a line on stderr" >&2; sleep 0.5
 dmesg | grep -o 'boot\[[0-9]*\]: a line on stderr' | sed 's/^/kmsg: /'
 touch /poweroff`, Reboot: rebootEcho})
 	v := qemu{Target: arm64, Kernel: arm64.vmlinuz, Initrd: img, Timeout: 3 * time.Minute}.boot(t)
-	expect(t, v.Wait(), "boot stdout on aarch64",
+	v.Expect("boot stdout on aarch64",
 		"none /dev devtmpfs rw,nosuid,noexec", "none /proc proc rw,nosuid,nodev,noexec", "none /sys sysfs rw,nosuid,nodev,noexec",
 		"none /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec", "devpts /dev/pts devpts rw,nosuid,noexec,relatime,gid=5,mode=620,ptmxmode=000",
 		"kmsg: boot[", "]: a line on stderr", "reboot stage: status=0 shutdown=reboot", "reboot: Power down")
+	v.Wait()
 }
 
 // TestQEMUArm64RequestWithGrace: kill -TERM 1 from a boot stage that
@@ -38,9 +39,8 @@ func TestQEMUArm64RequestWithGrace(t *testing.T) {
 	img := archiveFor(t, arm64, node{Boot: `trap '' TERM; echo booted; kill -TERM 1; while :; do sleep 1; done`,
 		Reboot: rebootEcho, Text: map[string]string{"/reboot": ""}})
 	v := qemu{Target: arm64, Kernel: arm64.vmlinuz, Initrd: img, Timeout: 3 * time.Minute, Cmdline: "EP_GRACE_SECONDS=2 " + warnings}.boot(t)
-	c := v.Wait()
-	expect(t, c, "booted", "grace period of 2s over", "reboot stage: status=137 shutdown=reboot", "reboot: Restarting system")
-	quickTeardown(t, c)
+	v.Expect("booted", "grace period of 2s over", "reboot stage: status=137 shutdown=reboot", "reboot: Restarting system")
+	quickTeardown(t, v.Wait())
 }
 
 // TestQEMUArm64KexecRoundTrip: generation 1 kexecs Debian's arm64 kernel,
@@ -62,8 +62,7 @@ func TestQEMUArm64KexecRoundTrip(t *testing.T) {
 	gen1 := archiveFor(t, arm64, node{Boot: kexecBoot, Reboot: rebootEcho,
 		Files: map[string]string{"/boot/vmlinuz": kernel, "/boot/initrd": gen2}})
 	v := qemu{Target: arm64, Kernel: arm64.vmlinuz, Initrd: gen1, Timeout: 5 * time.Minute, Cmdline: warnings}.boot(t)
-	c := v.Wait()
-	expect(t, c, "generation 1 up", "reboot stage: status=143 shutdown=reboot",
+	v.Expect("generation 1 up", "reboot stage: status=143 shutdown=reboot",
 		"generation 2 up:", "stageinit.e2e=gen2", "reboot stage: status=143 shutdown=poweroff", "reboot: Power down")
-	quickTeardown(t, c)
+	quickTeardown(t, v.Wait())
 }

@@ -60,23 +60,27 @@ func repoRoot() string {
 func need(t *testing.T) {
 	t.Helper()
 	needArch(t, amd64)
-	initBin, vmlinuz = amd64.init, amd64.vmlinuz
 }
 
 // needArch prepares a target, or skips with the reason (fails under make
-// test, which installs everything: STAGEINIT_E2E=1).
+// test, which installs everything: STAGEINIT_E2E=1). The first call
+// calibrates the deadlines with a boot on amd64.
 func needArch(t *testing.T, tg *target) {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("skipping QEMU test in -short mode")
 	}
-	tg.once.Do(func() { tg.err = tg.setup() })
-	if tg.err != nil {
-		if os.Getenv("STAGEINIT_E2E") != "" {
-			t.Fatalf("QEMU test cannot run: %v", tg.err)
+	for _, g := range []*target{amd64, tg} {
+		g.once.Do(func() { g.err = g.setup() })
+		if g.err != nil {
+			if os.Getenv("STAGEINIT_E2E") != "" {
+				t.Fatalf("QEMU test cannot run: %v", g.err)
+			}
+			t.Skipf("skipping QEMU test: %v", g.err)
 		}
-		t.Skipf("skipping QEMU test: %v", tg.err)
 	}
+	initBin, vmlinuz = amd64.init, amd64.vmlinuz
+	calibrate(t)
 }
 
 func (tg *target) setup() error {
@@ -177,6 +181,7 @@ type vm struct {
 	cmd     *exec.Cmd
 	mu      sync.Mutex
 	out     bytes.Buffer
+	at      int // the console offset after the last line a test awaited
 	mon     string
 	done    chan struct{}
 	started time.Time
@@ -207,14 +212,14 @@ func boot(t *testing.T, kernel, initrd, cmdline string, timeout time.Duration) *
 type qemu struct {
 	Target                  *target // nil: amd64
 	Kernel, Initrd, Cmdline string
-	Timeout                 time.Duration
+	Timeout                 time.Duration // stretched by the calibration
 	Reboots                 bool
 	Args                    []string
 }
 
 func (q qemu) boot(t *testing.T) *vm {
 	t.Helper()
-	kernel, initrd, cmdline, timeout, tg := q.Kernel, q.Initrd, q.Cmdline, q.Timeout, q.Target
+	kernel, initrd, cmdline, tg := q.Kernel, q.Initrd, q.Cmdline, q.Target
 	if tg == nil {
 		tg = amd64
 	}
@@ -240,7 +245,7 @@ func (q qemu) boot(t *testing.T) *vm {
 		t.Fatal(err)
 	}
 	go func() { v.cmd.Wait(); close(v.done) }()
-	timer := time.AfterFunc(timeout, func() { v.cmd.Process.Kill() })
+	timer := time.AfterFunc(stretch(q.Timeout), func() { v.cmd.Process.Kill() })
 	t.Cleanup(func() {
 		timer.Stop()
 		v.cmd.Process.Kill()
@@ -259,7 +264,8 @@ func (q qemu) boot(t *testing.T) *vm {
 }
 
 // Wait waits for QEMU to exit (poweroff or reboot, with -no-reboot) and
-// checks the console for a kernel panic or init's death.
+// checks the console for a kernel panic or init's death. The console it
+// returns is complete: a test may look for what is not there.
 func (v *vm) Wait() string {
 	v.t.Helper()
 	<-v.done
@@ -277,25 +283,46 @@ func (v *vm) noPanic(c string) {
 	}
 }
 
-// Await waits until the console shows s.
+// lineDeadline is how long a test waits for each line it expects, before
+// the calibration stretches it.
+const lineDeadline = 90 * time.Second
+
+// Expect awaits each of wants on the console, in order, each after the
+// one before and within its own deadline (lineDeadline).
+func (v *vm) Expect(wants ...string) {
+	v.t.Helper()
+	for _, w := range wants {
+		v.Await(w, lineDeadline)
+	}
+}
+
+// Await waits until the console shows s after the line awaited before,
+// at most d (stretched by the calibration); QEMU's exit without it fails
+// at once.
 func (v *vm) Await(s string, d time.Duration) {
 	v.t.Helper()
-	deadline := time.After(d)
-	for !strings.Contains(v.Console(), s) {
+	deadline := time.After(stretch(d))
+	for {
+		c := v.Console()
+		if i := strings.Index(c[v.at:], s); i >= 0 {
+			v.at += i + len(s)
+			return
+		}
 		select {
 		case <-v.done:
-			if strings.Contains(v.Console(), s) {
-				return
+			if strings.Contains(v.Console()[v.at:], s) {
+				continue
 			}
-			v.t.Fatalf("QEMU exited before the console showed %q", s)
+			v.t.Fatalf("QEMU exited before the console showed %q (after offset %d)", s, v.at)
 		case <-deadline:
-			v.t.Fatalf("console never showed %q within %v", s, d)
+			v.t.Fatalf("console never showed %q within %v (after offset %d)", s, stretch(d), v.at)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
 }
 
-// Monitor sends one command to the QEMU monitor.
+// Monitor sends one command to the QEMU monitor and waits for its next
+// prompt: QEMU has carried the command out.
 func (v *vm) Monitor(cmd string) {
 	v.t.Helper()
 	c, err := net.Dial("unix", v.mon)
@@ -303,24 +330,52 @@ func (v *vm) Monitor(cmd string) {
 		v.t.Fatalf("monitor: %v", err)
 	}
 	defer c.Close()
-	fmt.Fprintf(c, "%s\n", cmd)
-	time.Sleep(300 * time.Millisecond)
-}
-
-// expect checks that the console has every string, in order.
-func expect(t *testing.T, console string, wants ...string) {
-	t.Helper()
-	at := 0
-	for _, w := range wants {
-		i := strings.Index(console[at:], w)
-		if i < 0 {
-			t.Errorf("console lacks %q (after offset %d)", w, at)
-			continue
+	c.SetDeadline(time.Now().Add(stretch(30 * time.Second)))
+	var seen []byte
+	buf := make([]byte, 4096)
+	for sent := false; bytes.Count(seen, []byte("(qemu)")) < 2; {
+		n, err := c.Read(buf)
+		if err != nil {
+			v.t.Fatalf("monitor: %s: %v after %q", cmd, err, seen)
 		}
-		at += i + len(w)
+		if seen = append(seen, buf[:n]...); !sent && bytes.Contains(seen, []byte("(qemu)")) {
+			fmt.Fprintf(c, "%s\n", cmd)
+			sent = true
+		}
 	}
 }
 
+// calibration is how long this machine took for a first boot of Debian's
+// kernel to its boot stage's first line, and scale how much longer than
+// an idle machine of the project's kind (2 cores; calibrationIdle): every
+// deadline of the QEMU tests is stretched by it, so that a busy machine
+// waits longer instead of failing.
+var (
+	calibration struct {
+		once sync.Once
+		took time.Duration
+		err  error
+	}
+	scale = 1.0
+)
+
+const calibrationIdle = 3 * time.Second
+
+// stretch is d stretched by the calibration.
+func stretch(d time.Duration) time.Duration { return time.Duration(float64(d) * scale) }
+
+// calibrate boots once, before the tests run in parallel, and sets scale.
+func calibrate(t *testing.T) {
+	t.Helper()
+	calibration.once.Do(func() {
+		img := archive(t, node{Boot: "echo calibration boot; touch /poweroff"})
+		v := boot(t, vmlinuz, img, "", 5*time.Minute)
+		v.Await("calibration boot", 5*time.Minute)
+		calibration.took = time.Since(v.started)
+		v.Wait()
+		scale = max(1, float64(calibration.took)/float64(calibrationIdle))
+	})
+}
 func TestMain(m *testing.M) {
 	var err error
 	if workDir, err = os.MkdirTemp("", "stageinit-e2e"); err != nil {
@@ -331,7 +386,8 @@ func TestMain(m *testing.M) {
 	if qemuTotal.n > 0 {
 		// go test shows a passing package's output only with -v: make test
 		// prints this file.
-		line := fmt.Sprintf("total QEMU time: %v in %d boots\n", qemuTotal.d.Round(time.Second), qemuTotal.n)
+		line := fmt.Sprintf("total QEMU time: %v in %d boots; calibration boot %v, deadlines x%.2f\n",
+			qemuTotal.d.Round(time.Second), qemuTotal.n, calibration.took.Round(100*time.Millisecond), scale)
 		fmt.Print(line)
 		os.MkdirAll(filepath.Join(repoRoot(), "build"), 0o755)
 		os.WriteFile(filepath.Join(repoRoot(), "build", "qemu-time.txt"), []byte(line), 0o644)

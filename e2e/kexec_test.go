@@ -29,13 +29,12 @@ func TestQEMUKexecRoundTrip(t *testing.T) {
 	gen1 := archive(t, node{Boot: kexecBoot, Reboot: rebootEcho,
 		Files: map[string]string{"/boot/vmlinuz": vmlinuz, "/boot/initrd": gen2}})
 	v := boot(t, vmlinuz, gen1, warnings, 4*time.Minute)
-	c := v.Wait()
-	expect(t, c, "reason=poweron generation=1", "metric: stageinit_generation 1", `metric: stageinit_boot_reason{reason="poweron",previous=""} 1`,
+	v.Expect("reason=poweron generation=1", "metric: stageinit_generation 1", `metric: stageinit_boot_reason{reason="poweron",previous=""} 1`,
 		"kmsg: init: generation 1, after a power-on", "generation 1 up", "reboot stage: status=143 shutdown=reboot",
 		"reason=kexec generation=2", "metric: stageinit_generation 2", `metric: stageinit_boot_reason{reason="kexec",previous="restart:SIGTERM"} 1`,
 		"metric: stageinit_kexec_downtime_seconds ", "kmsg: init: generation 2, after a kexec from generation 1 (restart requested by SIGTERM), down ",
 		"generation 2 up:", "stageinit.e2e=gen2", "stageinit.gen=1", "reboot stage: status=143 shutdown=poweroff", "reboot: Power down")
-	quickTeardown(t, c)
+	quickTeardown(t, v.Wait())
 }
 
 // warnings puts init's warnings (<4>) on the console despite quiet.
@@ -62,7 +61,8 @@ func TestQEMUKexecBadKernel(t *testing.T) {
 fi
 echo "this is not a kernel" > /kernel; echo "round 1"; kill -TERM 1; exec sleep 100`, Reboot: rebootEcho})
 	v := boot(t, vmlinuz, img, "", 3*time.Minute)
-	expect(t, v.Wait(), "round 1", "reboot stage: status=143 shutdown=reboot",
+	v.Expect("round 1", "reboot stage: status=143 shutdown=reboot",
 		"round 2: INIT_KEXEC_ERROR=kexec_file_load /kernel: exec format error (not a bootable kernel image, or truncated)",
 		"/kernel.failed", "no /kernel", "reboot: Power down")
+	v.Wait()
 }

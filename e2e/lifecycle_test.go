@@ -24,8 +24,7 @@ dmesg > /tmp/d
 echo "distinct=$(grep -o 'boot\[[0-9]*\]: L[0-9]*x' /tmp/d | sort -u | wc -l) suppressed=$(grep -c suppressed /tmp/d) longrecs=$(grep -c 'boot\[[0-9]*\]: xxxx' /tmp/d)"
 touch /poweroff`, Reboot: rebootEcho})
 	v := boot(t, vmlinuz, img, "", 3*time.Minute)
-	c := v.Wait()
-	expect(t, c, "boot stdout",
+	v.Expect("boot stdout",
 		"rootfs / rootfs rw,nosuid",
 		"none /dev devtmpfs rw,nosuid,noexec",
 		"none /proc proc rw,nosuid,nodev,noexec,relatime 0 0",
@@ -33,7 +32,7 @@ touch /poweroff`, Reboot: rebootEcho})
 		"none /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime",
 		"devpts /dev/pts devpts rw,nosuid,noexec,relatime,gid=5,mode=620,ptmxmode=000 0 0",
 		"distinct=5000 suppressed=0 longrecs=", "reboot stage: status=0 shutdown=reboot", "reboot: Power down")
-	if strings.Contains(c, "longrecs=0") {
+	if strings.Contains(v.Wait(), "longrecs=0") {
 		t.Error("the lines over 1 KiB were not split into further records")
 	}
 }
@@ -59,14 +58,15 @@ func TestQEMURequests(t *testing.T) {
 			img := archive(t, node{Boot: "echo booted; " + how + "; while :; do sleep 1; done",
 				Reboot: rebootEcho, Text: map[string]string{"/reboot": ""}})
 			v := boot(t, vmlinuz, img, warnings, 3*time.Minute)
+			v.Expect("booted")
 			if tc.how == "sendkey" {
-				v.Await("ready-for-cad", 2*time.Minute)
+				v.Expect("ready-for-cad")
 				v.Monitor("sendkey ctrl-alt-delete")
 			}
-			v.Await(tc.end, 2*time.Minute)
+			// A halt does not end QEMU: the end line is the last one.
+			v.Expect("reboot stage: status=143 shutdown="+tc.shutdown, tc.end)
 			c := v.Console()
 			v.noPanic(c)
-			expect(t, c, "booted", "reboot stage: status=143 shutdown="+tc.shutdown, tc.end)
 			quickTeardown(t, c)
 		})
 	}
@@ -85,8 +85,8 @@ echo booted; kill -TERM 1; while :; do sleep 1; done`,
 		Reboot: rebootEcho + `; echo "left: $(ps -o pid,comm | grep -c sleep)"`,
 		Text:   map[string]string{"/reboot": ""}})
 	v := boot(t, vmlinuz, img, "EP_GRACE_SECONDS=2", 3*time.Minute)
-	c := v.Wait()
-	expect(t, c, "booted", "reboot stage: status=137 shutdown=reboot", "reboot: Restarting system")
+	v.Expect("booted", "reboot stage: status=137 shutdown=reboot", "reboot: Restarting system")
+	v.Wait()
 }
 
 // TestQEMUNoConsoleNode: an archive without /dev/console still boots (init
@@ -98,13 +98,15 @@ func TestQEMUNoConsoleNode(t *testing.T) {
 		t.Parallel()
 		img := archive(t, node{Boot: `echo "stdout reached the console"; touch /poweroff`, Drop: []string{"/dev/console"}})
 		v := boot(t, vmlinuz, img, "", 3*time.Minute)
-		expect(t, v.Wait(), "stdout reached the console", "reboot: Power down")
+		v.Expect("stdout reached the console", "reboot: Power down")
+		v.Wait()
 	})
 	t.Run("console on a missing port", func(t *testing.T) {
 		t.Parallel()
 		img := archive(t, node{Boot: `echo "marker via ttyS0" > /dev/ttyS0; echo "stdout somewhere"; touch /poweroff`})
 		v := boot(t, vmlinuz, img, "console=ttyS3", 3*time.Minute)
-		expect(t, v.Wait(), "marker via ttyS0", "reboot: Power down")
+		v.Expect("marker via ttyS0", "reboot: Power down")
+		v.Wait()
 	})
 }
 
@@ -116,5 +118,6 @@ func TestQEMUOutOfMemory(t *testing.T) {
 	img := archive(t, node{Boot: `echo eating; tail /dev/zero; echo "tail ended $?"`, Reboot: rebootEcho,
 		Text: map[string]string{"/poweroff": ""}})
 	v := boot(t, vmlinuz, img, "", 3*time.Minute)
-	expect(t, v.Wait(), "eating", "tail ended 137", "reboot stage: status=0", "reboot: Power down")
+	v.Expect("eating", "tail ended 137", "reboot stage: status=0", "reboot: Power down")
+	v.Wait()
 }

@@ -26,5 +26,6 @@ done
 echo "app: args=$* cwd=$(pwd) env.*=$e plain=$p MSG=$MSG"
 exit 4`}})
 	v := boot(t, vmlinuz, img, strings.Join(words, " ")+` env.MSG="hi there" workdir=/tmp -- /bin/app one "two words"`, 3*time.Minute)
-	expect(t, v.Wait(), "app: args=one two words cwd=/tmp env.*=30 plain=30 MSG=hi there", "reboot: Power down")
+	v.Expect("app: args=one two words cwd=/tmp env.*=30 plain=30 MSG=hi there", "reboot: Power down")
+	v.Wait()
 }

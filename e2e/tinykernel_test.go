@@ -31,8 +31,9 @@ func TestQEMUTinyKernelBoots(t *testing.T) {
 	k := bzImage(t)
 	t.Parallel()
 	v := boot(t, k, "", "", 3*time.Minute)
-	expect(t, v.Wait(), "== demo node: generation 1", "none /sys/fs/cgroup cgroup2",
+	v.Expect("== demo node: generation 1", "none /sys/fs/cgroup cgroup2",
 		"== generation 1 is up: powering off", "shutdown=poweroff", "reboot: Power down")
+	v.Wait()
 }
 
 // TestQEMUTinyKernelKexec: the kexec round trip with the archive built in:
@@ -43,6 +44,7 @@ func TestQEMUTinyKernelKexec(t *testing.T) {
 	k := bzImage(t)
 	t.Parallel()
 	v := boot(t, k, overlay(t, map[string][]byte{"/boot/vmlinuz": read(t, k)}), "", 4*time.Minute)
-	expect(t, v.Wait(), "== demo node: generation 1", "staging an in-place kernel update",
+	v.Expect("== demo node: generation 1", "staging an in-place kernel update",
 		"shutdown=reboot", "== demo node: generation 2", "== generation 2 is up: powering off", "reboot: Power down")
+	v.Wait()
 }

@@ -82,13 +82,8 @@ func observe(t *testing.T, setup func(t *testing.T) (*loop, *machinetest.Fake, f
 		<-l.drain
 		l.drained()
 	}
-	for done := false; !done; {
-		select { // work done off the loop
-		case w := <-l.results:
-			l.mode.worked(w)
-		case <-time.After(20 * time.Millisecond):
-			done = true
-		}
+	if n, ok := l.mode.(*node); ok {
+		settle(t, n) // work done off the loop
 	}
 	return fmt.Sprintf("%s | %s | +%d", where(), strings.Join(m.Calls()[calls:], ", "), len(m.Spawned())-spawns)
 }

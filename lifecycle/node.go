@@ -1,6 +1,8 @@
 package lifecycle
 
 import (
+	"errors"
+	"io/fs"
 	"os"
 	"slices"
 	"strconv"
@@ -46,6 +48,8 @@ type node struct {
 	quick    int    // rounds in a row whose boot stage failed or ended within 1 s
 	hist     history
 	warned   bool // the metrics file could not be written (logged once)
+	// saidNoReboot: the missing reboot stage was logged (once a boot)
+	saidNoReboot bool
 }
 
 // work is the result of work done off the loop in a phase.
@@ -140,13 +144,25 @@ func (n *node) stageEnded(r *stages.Run) {
 		rb := n.reboot
 		rb.Env = append(slices.Clone(rb.Env), "INIT_BOOT_STATUS="+strconv.Itoa(r.Code(128)),
 			"INIT_SHUTDOWN="+n.req.Shutdown())
-		if _, err := os.Lstat(rb.Argv[0]); !n.microVM || err == nil {
+		if n.hasReboot() {
 			n.phase = rebooting // it runs because of the request: only a new one stops it
 			n.startNodeStage(rb)
 			return
 		}
 	}
 	n.finish()
+}
+
+// hasReboot tells whether there is a reboot stage to run. Many nodes have
+// nothing to do there: a missing one is an info line, once a boot; one
+// that is there but cannot run is an error, as any stage.
+func (n *node) hasReboot() bool {
+	_, err := os.Lstat(n.reboot.Argv[0])
+	if errors.Is(err, fs.ErrNotExist) && !n.saidNoReboot {
+		n.saidNoReboot = true
+		n.log.Infof("reboot: no %s: nothing runs between the boot stage and the final action", n.reboot.Argv[0])
+	}
+	return !errors.Is(err, fs.ErrNotExist)
 }
 
 func logEnd(n *node, r *stages.Run) {

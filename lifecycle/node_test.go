@@ -42,11 +42,13 @@ func newTestNode(t *testing.T, m *machinetest.Fake, dir string) *node {
 		must(t, os.WriteFile(filepath.Join(dev, f), nil, 0o644))
 	}
 	must(t, os.WriteFile(filepath.Join(dir, "proc/cmdline"), []byte("console=ttyS0\n"), 0o644))
+	os.MkdirAll(filepath.Join(dir, "etc"), 0o755)
+	must(t, os.WriteFile(filepath.Join(dir, "etc/reboot"), nil, 0o755))
 	streams, _ := console.Open(dev)
 	ep := config.EP{Grace: time.Second, ExitBase: 128, Backoff: time.Second}
 	n := &node{loop: newLoop(m, log, ep, nil, stages.MachineTable(nil)), streams: streams, root: dir,
 		boot:   stages.Spec{Name: "boot", Argv: []string{"/etc/boot"}},
-		reboot: stages.Spec{Name: "reboot", Argv: []string{"/etc/reboot"}, NoRestart: true},
+		reboot: stages.Spec{Name: "reboot", Argv: []string{dir + "/etc/reboot"}, NoRestart: true},
 		dog:    &hardware.Watchdog{M: m, Log: log},
 		hist:   history{gen: 1, reason: "poweron", start: time.Now(), dir: filepath.Join(dir, "run")}}
 	n.mode = n
@@ -306,5 +308,36 @@ func TestPoweroffDuringKexec(t *testing.T) {
 	settle(t, n)
 	if c := m.Calls(); n.final != powerOff || c[len(c)-1] != "reboot 0x4321fedc" {
 		t.Errorf("final %v, calls %q: want a poweroff", n.final, c)
+	}
+}
+
+// TestNoRebootStage: a node without /etc/reboot goes from the boot stage
+// to the final action, and says so once a boot, at info; an /etc/reboot
+// that is there but cannot run is an error, as any stage.
+func TestNoRebootStage(t *testing.T) {
+	dir := t.TempDir()
+	m := &machinetest.Fake{Fail: map[string]error{"spawn " + dir + "/etc/reboot": unix.EACCES}}
+	n := newTestNode(t, m, dir)
+	var out lines
+	n.log = kmsg.NewLogger(&out, true, nil)
+	n.reboot.Argv = []string{"/nowhere/reboot"}
+	for i := 0; i < 2; i++ {
+		n.startRound()
+		exitLeader(t, n, 0)
+		settle(t, n)
+	}
+	if s := m.Spawned(); len(s) != 2 || s[1].Argv[0] != "/etc/boot" {
+		t.Errorf("spawns %v, want two boot stages", s)
+	}
+	if text := out.read(n.log); strings.Count(text, "<6>init: reboot: no /nowhere/reboot: nothing runs") != 1 || strings.Contains(text, "<3>") {
+		t.Errorf("log:\n%s", text)
+	}
+	n.reboot.Argv = []string{dir + "/etc/reboot"} // there, but it cannot run
+	n.startRound()
+	exitLeader(t, n, 0)
+	drain(t, n)
+	settle(t, n)
+	if text := out.read(n.log); !strings.Contains(text, "<3>init: reboot: execve") {
+		t.Errorf("an /etc/reboot that cannot run is not an error:\n%s", text)
 	}
 }

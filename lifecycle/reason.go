@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/stageinit/stageinit/config"
+	"github.com/stageinit/stageinit/kmsg"
 	"github.com/stageinit/stageinit/machine"
 	"github.com/stageinit/stageinit/stages"
 	"golang.org/x/sys/unix"
@@ -56,6 +57,41 @@ func newHistory(c config.Cmdline, pstore map[string]string, start time.Time) his
 		}
 	}
 	return h
+}
+
+// movePstore takes the records an earlier boot left with pstore in src
+// (the kernel's Documentation/admin-guide/pstore-blk.rst, ramoops.rst) and
+// moves them to dst, as systemd-pstore does: a copy there, then unlink(2),
+// which erases the record from the backend, so that the next boot's
+// reason comes from its own facts. It returns the start of each record's
+// first line ("Panic#1 Part1"). A record that cannot be removed stays in
+// pstore, with one warning.
+func movePstore(m machine.Machine, log *kmsg.Logger, src, dst string) map[string]string {
+	recs, _ := os.ReadDir(src)
+	heads, names, kept := map[string]string{}, []string(nil), []string(nil)
+	for _, r := range recs {
+		data, err := machine.ReadFile(filepath.Join(src, r.Name()), 64<<20)
+		heads[r.Name()], names = string(data[:min(len(data), 16)]), append(names, r.Name())
+		if err == nil {
+			err = os.MkdirAll(dst, 0o755)
+		}
+		if err == nil {
+			err = machine.ReplaceFile(filepath.Join(dst, r.Name()), string(data))
+		}
+		if err == nil {
+			err = m.Remove(filepath.Join(src, r.Name()))
+		}
+		if err != nil {
+			kept = append(kept, err.Error())
+		}
+	}
+	if len(names) > 0 {
+		log.Warnf("pstore: %d records of an earlier boot, moved to %s: %s", len(names), dst, strings.Join(names, " "))
+	}
+	if len(kept) > 0 {
+		log.Warnf("pstore: %s: left in %s, where the next boot finds them again", strings.Join(kept, "; "), src)
+	}
+	return heads
 }
 
 // line is the boot's log line.

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stageinit/stageinit/config"
+	"github.com/stageinit/stageinit/kmsg"
 	"github.com/stageinit/stageinit/machine/machinetest"
 	"github.com/stageinit/stageinit/stages"
 	"golang.org/x/sys/unix"
@@ -144,5 +146,59 @@ func TestRoundCarriesTheHistory(t *testing.T) {
 	}
 	if h := n.hist; h.who != "" || n.req != 0 || h.ended(stages.PoweroffRequest) != "poweroff:boot-stage" {
 		t.Errorf("the request outlived its round: who %q req %v", h.who, n.req)
+	}
+}
+
+// lines is a log's output, safe to read while the logger writes.
+type lines struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// read flushes log and returns what it wrote.
+func (l *lines) read(log *kmsg.Logger) string {
+	log.Flush(time.Second)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestMovePstore: the records go to /run (copied, then unlinked from
+// pstore), the reason comes from their heads, and a record pstore refuses
+// to give up stays, with one warning.
+func TestMovePstore(t *testing.T) {
+	src, dst := t.TempDir(), filepath.Join(t.TempDir(), "run/stageinit/pstore")
+	must(t, os.WriteFile(src+"/dmesg-ramoops-0", []byte("Panic#1 Part1\n<0>Kernel panic"), 0o444))
+	must(t, os.WriteFile(src+"/pmsg-ramoops-0", []byte("init: shutdown: kexec\n"), 0o444))
+	must(t, os.WriteFile(src+"/console-ramoops-0", []byte("[ 0.000] Linux version"), 0o444))
+	m := &machinetest.Fake{Fail: map[string]error{"remove " + src + "/console-ramoops-0": unix.EPERM}}
+	var out lines
+	log := kmsg.NewLogger(&out, false, nil)
+	heads := movePstore(m, log, src, dst)
+	if h := newHistory(config.Cmdline{}, heads, time.Now()); h.reason != "panic" {
+		t.Errorf("reason %s, want panic", h.reason)
+	}
+	for _, name := range []string{"dmesg-ramoops-0", "pmsg-ramoops-0", "console-ramoops-0"} {
+		if b, err := os.ReadFile(filepath.Join(dst, name)); err != nil || len(b) < 10 {
+			t.Errorf("%s not copied to %s: %q %v", name, dst, b, err)
+		}
+	}
+	left, _ := os.ReadDir(src)
+	if len(left) != 1 || left[0].Name() != "console-ramoops-0" {
+		t.Errorf("left in pstore: %v, want console-ramoops-0 alone", left)
+	}
+	text := out.read(log)
+	if strings.Count(text, "\n") != 2 || !strings.Contains(text, "3 records of an earlier boot, moved to "+dst) ||
+		!strings.Contains(text, "operation not permitted: left in "+src+", where the next boot finds them again") {
+		t.Errorf("log:\n%s", text)
+	}
+	if heads := movePstore(m, log, t.TempDir(), dst); len(heads) != 0 || strings.Count(out.read(log), "\n") != 2 {
+		t.Errorf("an empty pstore: %v, or a log line", heads)
 	}
 }

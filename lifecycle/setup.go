@@ -3,7 +3,6 @@ package lifecycle
 import (
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -82,8 +81,8 @@ func newNode(m machine.Machine, log *kmsg.Logger, sigs <-chan os.Signal, e early
 	log.Verbose = verbose
 	log.Infof("stageinit %s starting", version)
 	logAll(log.Debugf, e.mounted)
-	logAll(log.Warnf, e.warns, mount.Skeleton(), cmdWarns)
-	if err := mount.RemoveInit(os.Args[0]); err != nil {
+	logAll(log.Warnf, e.warns, cmdWarns)
+	if err := mount.RemoveInit(m, os.Args[0]); err != nil {
 		log.Warnf("%v", err)
 	}
 	if !cmdline.DevkmsgSet { // the default "ratelimit" keeps 10 records in 5 s
@@ -99,27 +98,10 @@ func newNode(m machine.Machine, log *kmsg.Logger, sigs <-chan os.Signal, e early
 	e.tl.Mark("config")
 	n.cgroups = stageCgroups(m, log, n.ep.PidsMax)
 	e.tl.Mark("cgroups")
-	n.hist = newHistory(cmdline, pstore(log), e.tl.Begin)
+	n.hist = newHistory(cmdline, movePstore(m, log, "/sys/fs/pstore", "/run/stageinit/pstore"), e.tl.Begin)
 	log.Infof("%s", n.hist.line())
 	e.tl.Mark("history") // the metrics file comes with the first boot stage (startNodeStage)
 	return n
-}
-
-// pstore names the records an earlier boot left with pstore (the
-// kernel's Documentation/admin-guide/pstore-blk.rst, ramoops.rst), each
-// with the start of its first line ("Panic#1 Part1").
-func pstore(log *kmsg.Logger) map[string]string {
-	recs, _ := os.ReadDir("/sys/fs/pstore")
-	heads, names := map[string]string{}, []string(nil)
-	for _, r := range recs {
-		head, _ := machine.ReadFile("/sys/fs/pstore/"+r.Name(), 16)
-		heads[r.Name()], names = string(head), append(names, r.Name())
-	}
-	if len(names) > 0 {
-		log.Warnf("pstore: %d records of an earlier boot in /sys/fs/pstore: %s (ship them off the node and delete them: they stay until then, and say why every later boot restarted)",
-			len(names), strings.Join(names, " "))
-	}
-	return heads
 }
 
 // configure reads the rest of the configuration (metadata file, EP_*)
@@ -187,22 +169,9 @@ func readCmdline() (config.Cmdline, []string) {
 }
 
 // stageCgroups prepares per-stage cgroups under /sys/fs/cgroup, or returns
-// nil (one warning) when there is no cgroup2 there. pids.max defaults to
-// 90% of the smaller of kernel/pid_max and kernel/threads-max: a fork bomb
-// in a stage then cannot keep the Go runtime from making its threads.
+// nil (one warning) when there is no cgroup2 there.
 func stageCgroups(m machine.Machine, log *kmsg.Logger, pidsMax int) *stages.Cgroups {
-	if pidsMax == 0 {
-		limit := 0
-		for _, f := range []string{"/proc/sys/kernel/pid_max", "/proc/sys/kernel/threads-max"} {
-			b, _ := machine.ReadFile(f, 64)
-			if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && (limit == 0 || n < limit) {
-				limit = n
-			}
-		}
-		pidsMax = limit * 9 / 10
-	}
-	cgs := &stages.Cgroups{Root: "/sys/fs/cgroup", PidsMax: pidsMax, M: m}
-	warns, err := cgs.Check()
+	cgs, warns, err := stages.NewCgroups(m, "/sys/fs/cgroup", pidsMax)
 	if err != nil {
 		log.Warnf("stages run without their own cgroups: %v", err)
 		return nil

@@ -37,6 +37,9 @@ type Machine interface {
 	// WriteFile writes data to an existing file (a cgroup or sysctl
 	// file: never created, cgroupfs refuses O_CREAT).
 	WriteFile(path, data string) error
+	// Remove is unlink(2): a pstore record (which erases it from the
+	// backend's storage) or /init.
+	Remove(path string) error
 	OpenWatchdog(dev string) (Watchdog, error)
 }
 
@@ -103,6 +106,8 @@ func (Real) KexecLoad(kernel, initrd *os.File, cmdline string) error {
 func (Real) WriteFile(path, data string) error {
 	return writeFile(path, unix.O_WRONLY, data)
 }
+
+func (Real) Remove(path string) error { return os.Remove(path) }
 
 // ReadFile reads at most limit bytes of path with open(2), read(2) and
 // close(2), raw (see WriteFile). It reads facts (/proc, /sys, init's

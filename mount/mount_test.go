@@ -19,21 +19,30 @@ func TestIsMountPoint(t *testing.T) {
 	}
 }
 
+// TestApply: every row is made whatever failed before it; a failed mount
+// of a file system the kernel lacks names the kernel option.
 func TestApply(t *testing.T) {
 	dir := t.TempDir()
-	table := []Mount{
-		{"", "/", "", unix.MS_REMOUNT | unix.MS_NOSUID, ""},
-		{"none", dir + "/dev", "devtmpfs", unix.MS_NOSUID, ""},
-		{"none", "/proc", "proc", unix.MS_NOSUID, ""}, // the host's: already a mount point
-		{"none", dir + "/sys/fs/cgroup", "cgroup2", unix.MS_NOSUID, ""},
+	must(t, os.WriteFile(dir+"/taken", nil, 0o644))
+	table := []Step{
+		Mount{"", "/", "", unix.MS_REMOUNT | unix.MS_NOSUID, "", ""},
+		Mount{"none", dir + "/dev", "devtmpfs", unix.MS_NOSUID, "", "CONFIG_DEVTMPFS=y"},
+		Mount{"none", "/proc", "proc", unix.MS_NOSUID, "", ""}, // the host's: already a mount point
+		Mount{"none", dir + "/sys/fs/cgroup", "cgroup2", unix.MS_NOSUID, "", ""},
+		Link{dir + "/fd", "/proc/self/fd"},
+		Link{dir + "/taken", "/elsewhere"},
+		Dir{dir + "/shm"},
+		Dir{dir + "/taken/x"},
 	}
-	m := &machinetest.Fake{Fail: map[string]error{"mount devtmpfs": unix.EPERM}}
+	m := &machinetest.Fake{Fail: map[string]error{"mount devtmpfs": unix.ENODEV}}
 	done, failed := Apply(table, m, nil)
 	calls := m.Calls()
 	if want := []string{"mount  /", "mount devtmpfs " + dir + "/dev", "mount cgroup2 " + dir + "/sys/fs/cgroup"}; !reflect.DeepEqual(calls, want) {
 		t.Errorf("mount calls %q, want %q (proc already mounted)", calls, want)
 	}
-	if len(failed) != 1 || !strings.Contains(failed[0], "devtmpfs") || !strings.Contains(failed[0], "operation not permitted") {
+	if len(failed) != 2 || !strings.Contains(failed[0], "devtmpfs") ||
+		!strings.HasSuffix(failed[0], "no such device: the kernel has no devtmpfs (CONFIG_DEVTMPFS=y)") ||
+		!strings.HasPrefix(failed[1], "mkdir "+dir+"/taken/x") {
 		t.Errorf("failed %q", failed)
 	}
 	if len(done) != 3 || !strings.Contains(strings.Join(done, ","), "/proc already mounted") {
@@ -44,19 +53,42 @@ func TestApply(t *testing.T) {
 			t.Errorf("target %s not created: %v", d, err)
 		}
 	}
+	if l, _ := os.Readlink(dir + "/fd"); l != "/proc/self/fd" {
+		t.Errorf("link %q", l)
+	}
+	if st, err := os.Stat(dir + "/shm"); err != nil || st.Mode()&(os.ModeSticky|0o777) != os.ModeSticky|0o777 {
+		t.Errorf("shm: %v %v", st.Mode(), err)
+	}
 }
 
-// TestTable: the mount table's order and flags, as data.
+// TestTable: the mount table's order and flags, as data, then the
+// skeleton.
 func TestTable(t *testing.T) {
 	var got []string
-	for _, m := range Table {
-		got = append(got, m.FSType+":"+m.Target)
+	for _, s := range Table {
+		switch s := s.(type) {
+		case Mount:
+			got = append(got, s.FSType+":"+s.Target)
+		case Link:
+			got = append(got, s.Path+"->"+s.Target)
+		case Dir:
+			got = append(got, s.Path+"/")
+		}
 	}
-	want := []string{":/", "devtmpfs:/dev", "proc:/proc", "sysfs:/sys", "cgroup2:/sys/fs/cgroup", "devpts:/dev/pts", "pstore:/sys/fs/pstore"}
+	want := []string{":/", "devtmpfs:/dev", "proc:/proc", "sysfs:/sys", "cgroup2:/sys/fs/cgroup", "devpts:/dev/pts",
+		"pstore:/sys/fs/pstore", "/dev/fd->/proc/self/fd", "/dev/stdin->/proc/self/fd/0", "/dev/stdout->/proc/self/fd/1",
+		"/dev/stderr->/proc/self/fd/2", "/etc/mtab->/proc/self/mounts", "/dev/shm/", "/tmp/"}
 	if !reflect.DeepEqual(got, want) {
-		t.Errorf("table order %q, want %q", got, want)
+		t.Errorf("table %q, want %q", got, want)
 	}
-	if Table[5].Data != "gid=5,mode=0620,ptmxmode=000" || Table[1].Flags&unix.MS_STRICTATIME == 0 {
+	if Table[5].(Mount).Data != "gid=5,mode=0620,ptmxmode=000" || Table[1].(Mount).Flags&unix.MS_STRICTATIME == 0 {
 		t.Errorf("devpts data or devtmpfs flags wrong")
+	}
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
 	}
 }

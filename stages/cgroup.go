@@ -21,42 +21,66 @@ type Cgroup struct {
 	Path string
 	m    machine.Machine
 	fd   int // O_DIRECTORY fd for clone3's cgroup field
-	cpu0 time.Duration
 }
 
 // Cgroups makes stage cgroups under a cgroup2 mount.
 type Cgroups struct {
-	Root    string // /sys/fs/cgroup
-	PidsMax int    // pids.max of each stage cgroup; 0 leaves "max"
-	M       machine.Machine
+	Root    string
+	PidsMax int // pids.max of each stage cgroup; 0 leaves "max"
+	m       machine.Machine
 }
 
-// Check reports whether Root is a cgroup2 mount (statfs(2) magic) and
+// controllers are enabled for the stage cgroups: the kernel option that
+// provides each, and what stages go without when the kernel lacks it.
+var controllers = [...]struct{ name, option, without string }{
+	{"pids", "CONFIG_CGROUP_PIDS=y", "stages have no pids.max, a fork bomb can starve init"},
+	{"memory", "CONFIG_MEMCG=y", "the log has no peak memory of a stage"},
+}
+
+// NewCgroups checks that root is a cgroup2 mount (statfs(2) magic) and
 // enables the pids and memory controllers for its children; an error
-// means stages run without cgroups.
-func (c *Cgroups) Check() (warnings []string, err error) {
+// means stages run without cgroups. pidsMax 0 is 90% of the smaller of
+// kernel/pid_max and kernel/threads-max: a fork bomb in a stage then
+// cannot keep the Go runtime from making its threads. The warnings name
+// what the kernel lacks.
+func NewCgroups(m machine.Machine, root string, pidsMax int) (*Cgroups, []string, error) {
 	var st unix.Statfs_t
-	if err := unix.Statfs(c.Root, &st); err != nil {
-		return nil, fmt.Errorf("statfs %s: %w", c.Root, err)
+	if err := unix.Statfs(root, &st); err != nil {
+		return nil, nil, fmt.Errorf("statfs %s: %w", root, err)
 	}
 	if st.Type != unix.CGROUP2_SUPER_MAGIC {
-		return nil, fmt.Errorf("statfs %s: not a cgroup2 mount: %w", c.Root, unix.ENODEV)
+		return nil, nil, fmt.Errorf("statfs %s: not a cgroup2 mount: %w", root, unix.ENODEV)
 	}
-	for _, ctl := range []string{"pids", "memory"} {
-		if err := c.M.WriteFile(filepath.Join(c.Root, "cgroup.subtree_control"), "+"+ctl); err != nil {
-			warnings = append(warnings, fmt.Sprintf("enable the %s controller in %s: %v", ctl, c.Root, err))
+	c := &Cgroups{Root: root, PidsMax: pidsMax, m: m}
+	for _, f := range []string{"/proc/sys/kernel/pid_max", "/proc/sys/kernel/threads-max"} {
+		if n := readInt(f) * 9 / 10; pidsMax == 0 && n > 0 && (c.PidsMax == 0 || n < c.PidsMax) {
+			c.PidsMax = n
 		}
 	}
-	if c.PidsMax > 0 && len(warnings) > 0 && strings.Contains(warnings[0], "pids") {
-		warnings[0] += ": stages have no pids.max, a fork bomb can starve init"
-		c.PidsMax = 0
+	var warns []string
+	for _, ctl := range controllers {
+		f := filepath.Join(root, "cgroup.subtree_control")
+		if err := m.WriteFile(f, "+"+ctl.name); err != nil {
+			warns = append(warns, fmt.Sprintf("write %s +%s: %v: the kernel has no %s controller (%s): %s",
+				f, ctl.name, err, ctl.name, ctl.option, ctl.without))
+			if ctl.name == "pids" {
+				c.PidsMax = 0
+			}
+		}
 	}
-	return warnings, nil
+	return c, warns, nil
+}
+
+// readInt reads a number from a file of /proc; 0 when it cannot.
+func readInt(path string) int {
+	b, _ := machine.ReadFile(path, 64)
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
 }
 
 // Stage returns the cgroup for a stage, fresh when the previous one is
-// empty (so its peak memory is this run's), reused when something of the
-// previous run is still in it.
+// empty (so that its CPU time and peak memory are this run's), reused
+// when something of the previous run is still in it.
 func (c *Cgroups) Stage(name string) (*Cgroup, error) {
 	p := filepath.Join(c.Root, name)
 	if err := unix.Rmdir(p); err != nil && err != unix.ENOENT && err != unix.EBUSY {
@@ -66,7 +90,7 @@ func (c *Cgroups) Stage(name string) (*Cgroup, error) {
 		return nil, fmt.Errorf("mkdir %s: %w", p, err)
 	}
 	if c.PidsMax > 0 {
-		if err := c.M.WriteFile(filepath.Join(p, "pids.max"), strconv.Itoa(c.PidsMax)); err != nil {
+		if err := c.m.WriteFile(filepath.Join(p, "pids.max"), strconv.Itoa(c.PidsMax)); err != nil {
 			return nil, fmt.Errorf("write %s/pids.max %d: %w", p, c.PidsMax, err)
 		}
 	}
@@ -74,9 +98,7 @@ func (c *Cgroups) Stage(name string) (*Cgroup, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", p, err)
 	}
-	cg := &Cgroup{Path: p, m: c.M, fd: fd}
-	cg.cpu0, _ = cg.cpu()
-	return cg, nil
+	return &Cgroup{Path: p, m: c.m, fd: fd}, nil
 }
 
 // Close releases the directory fd.
@@ -130,16 +152,20 @@ func pids(path string) []int {
 	return l
 }
 
-// Stats returns the CPU time used since Stage made the cgroup and the peak
-// memory (memory.peak, when the memory controller is on), for the log.
+// Stats returns the CPU time and the peak memory of everything the
+// cgroup held (cpu.stat's usage_usec, memory.peak when the memory
+// controller is on), for the log line at the stage's end.
 func (g *Cgroup) Stats() string {
 	if g == nil {
 		return ""
 	}
-	cpu, err := g.cpu()
 	s := ""
-	if err == nil {
-		s = fmt.Sprintf(", cpu %v", (cpu - g.cpu0).Round(time.Millisecond))
+	b, _ := machine.ReadFile(filepath.Join(g.Path, "cpu.stat"), 4096)
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			s = fmt.Sprintf(", cpu %v", (time.Duration(n) * time.Microsecond).Round(time.Millisecond))
+		}
 	}
 	if b, err := machine.ReadFile(filepath.Join(g.Path, "memory.peak"), 64); err == nil {
 		if n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64); err == nil {
@@ -147,18 +173,4 @@ func (g *Cgroup) Stats() string {
 		}
 	}
 	return s
-}
-
-func (g *Cgroup) cpu() (time.Duration, error) {
-	b, err := machine.ReadFile(filepath.Join(g.Path, "cpu.stat"), 4096)
-	if err != nil {
-		return 0, err
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "usage_usec "); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			return time.Duration(n) * time.Microsecond, err
-		}
-	}
-	return 0, fmt.Errorf("no usage_usec in %s/cpu.stat", g.Path)
 }

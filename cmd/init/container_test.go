@@ -51,7 +51,7 @@ func (b *box) Start(command ...string) {
 		args = append(args, "/bin/sh", "-c", `mount --bind "$0" /proc/cmdline && exec "$@"`, f)
 	}
 	args = append(append(args, initBin, "--"), command...)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), stretch(60*time.Second))
 	b.cmd = exec.CommandContext(ctx, "unshare", args...)
 	b.cmd.Cancel = func() error { return b.cmd.Process.Signal(syscall.SIGKILL) } // unshare ignores TERM
 	b.cmd.Dir, b.cmd.Env = b.Dir, b.Env
@@ -85,10 +85,11 @@ func (b *box) Signal(sig syscall.Signal) {
 	must(b.t, syscall.Kill(init, sig))
 }
 
-// Await waits for a file the command writes in the box's directory.
+// Await waits for a file the command writes in the box's directory, at
+// most 10 s (stretched by the calibration).
 func (b *box) Await(name string) {
 	b.t.Helper()
-	for i := 0; i < 1000; i++ {
+	for deadline := time.Now().Add(stretch(10 * time.Second)); time.Now().Before(deadline); {
 		if _, err := os.Stat(filepath.Join(b.Dir, name)); err == nil {
 			return
 		}

@@ -7,11 +7,38 @@ import (
 	"path/filepath"
 	"reflect"
 	"testing"
+	"time"
 )
 
 // initBin is the real binary, built once for the tests of this package the
 // way the Makefile builds it.
 var initBin string
+
+// scale stretches every deadline of this package's tests: how much longer
+// than on an idle machine of the project's kind (calibrationIdle) twenty
+// runs of `init -- /bin/sh -c :` took here, at least 1. A busy machine then
+// waits longer instead of failing.
+var (
+	scale       = 1.0
+	calibration time.Duration
+)
+
+const calibrationIdle = 60 * time.Millisecond
+
+// stretch is d stretched by the calibration.
+func stretch(d time.Duration) time.Duration { return time.Duration(float64(d) * scale) }
+
+func calibrate() error {
+	begin := time.Now()
+	for i := 0; i < 20; i++ {
+		if out, err := exec.Command(initBin, "--", "/bin/sh", "-c", ":").CombinedOutput(); err != nil {
+			return fmt.Errorf("calibration: init -- /bin/sh -c : %v: %s", err, out)
+		}
+	}
+	calibration = time.Since(begin)
+	scale = max(1, float64(calibration)/float64(calibrationIdle))
+	return nil
+}
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "stageinit-test")
@@ -27,7 +54,14 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, "go build:", err)
 		os.Exit(1)
 	}
+	if err := calibrate(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	code := m.Run()
+	if testing.Verbose() || code != 0 {
+		fmt.Printf("calibration: 20 runs in %v, deadlines x%.2f\n", calibration.Round(time.Millisecond), scale)
+	}
 	os.RemoveAll(dir)
 	os.Exit(code)
 }

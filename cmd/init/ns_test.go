@@ -103,7 +103,7 @@ func (n *node) Start(timeout time.Duration, args ...string) {
 	n.t.Helper()
 	must(n.t, os.WriteFile(filepath.Join(n.host, "cmdline"), []byte(n.Cmdline+"\n"), 0o644))
 	must(n.t, os.WriteFile(filepath.Join(n.host, "setup.sh"), []byte(setup), 0o755))
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	ctx, cancel := context.WithTimeout(context.Background(), stretch(timeout))
 	n.cmd = exec.CommandContext(ctx, "/bin/sh", append([]string{filepath.Join(n.host, "setup.sh"), n.root, n.host}, args...)...)
 	n.cmd.Cancel = func() error { return n.cmd.Process.Signal(syscall.SIGKILL) } // timeout -s KILL
 	n.cmd.Env = append([]string{"HOME=/", "TERM=linux"}, n.Env...)
@@ -209,17 +209,25 @@ func (n *node) read(f string) string {
 	return string(b)
 }
 
-// Await polls the console for s.
-func (n *node) Await(s string, d time.Duration) {
+// Await polls the console for s, at most d (stretched by the calibration).
+func (n *node) Await(s string, d time.Duration) { n.await("console", n.Console, s, d) }
+
+// AwaitKmsg polls the kernel log for s.
+func (n *node) AwaitKmsg(s string, d time.Duration) { n.await("kmsg", n.Kmsg, s, d) }
+
+func (n *node) await(what string, read func() string, s string, d time.Duration) {
 	n.t.Helper()
-	deadline := time.Now().Add(d)
-	for !strings.Contains(n.Console(), s) {
+	deadline := time.Now().Add(stretch(d))
+	for !strings.Contains(read(), s) {
 		if time.Now().After(deadline) {
-			n.t.Fatalf("console never showed %q; console:\n%s\nkmsg:\n%s", s, n.Console(), tail(n.Kmsg(), 60))
+			n.t.Fatalf("%s never showed %q; console:\n%s\nkmsg:\n%s", what, s, n.Console(), tail(n.Kmsg(), 60))
 		}
 		select {
 		case <-n.done:
-			n.t.Fatalf("namespace ended before the console showed %q; console:\n%s\nkmsg:\n%s", s, n.Console(), tail(n.Kmsg(), 60))
+			if strings.Contains(read(), s) {
+				return
+			}
+			n.t.Fatalf("namespace ended before the %s showed %q; console:\n%s\nkmsg:\n%s", what, s, n.Console(), tail(n.Kmsg(), 60))
 		case <-time.After(20 * time.Millisecond):
 		}
 	}

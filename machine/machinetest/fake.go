@@ -131,6 +131,14 @@ func name(f *os.File) string {
 
 func (f *Fake) WriteFile(path, data string) error { return f.record("write", " %s %s", path, data) }
 
+// Remove removes the file for real unless it fails ("remove PATH").
+func (f *Fake) Remove(path string) error {
+	if err := f.record("remove", " %s", path); err != nil {
+		return err
+	}
+	return os.Remove(path)
+}
+
 func (f *Fake) OpenWatchdog(dev string) (machine.Watchdog, error) {
 	if err := f.record("watchdog open", " %s", dev); err != nil {
 		return nil, err
