@@ -31,7 +31,7 @@ type Cmdline struct {
 // stageinit.gen=N stageinit.prev=REQUEST:WHO stageinit.jump=UNIX_MS.
 type Kexec struct {
 	Gen  int       // the generation that jumped
-	Prev string    // what it ended with: the request and who asked ("restart:SIGTERM")
+	Prev string    // what it ended with: the request and who asked ("reboot:SIGTERM")
 	Jump time.Time // when it loaded the kernel, wall clock
 }
 

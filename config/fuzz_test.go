@@ -42,7 +42,7 @@ func FuzzSplit(f *testing.F) {
 func FuzzParseCmdline(f *testing.F) {
 	for _, s := range []string{"console=ttyS0 env.A=1 workdir=/srv", "env.1=x env.B=\"two words\" -- /bin/app -v",
 		"stageinit.watchdog=30 stageinit.kexec_watchdog=99999999999", "workdir=../x printk.devkmsg=on", "-- --",
-		"stageinit.gen=3 stageinit.prev=restart:SIGTERM stageinit.jump=1700000000000", "stageinit.gen=1 stageinit.gen=2 stageinit.prev=a stageinit.jump=1"} {
+		"stageinit.gen=3 stageinit.prev=reboot:SIGTERM stageinit.jump=1700000000000", "stageinit.gen=1 stageinit.gen=2 stageinit.prev=a stageinit.jump=1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {

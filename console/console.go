@@ -77,18 +77,10 @@ func (s *Streams) Adopt() []string {
 	return warn
 }
 
-// Output is a stage's standard streams: Files are its fds 0 /dev/null, 1
-// the console (or the relay), 2 a pipe relayed line by line to kmsg.
-type Output struct {
-	Files   [3]uintptr
-	relay   *kmsg.Relay // nil: no pipe, fd 2 is the console
-	pw      *os.File    // init's end of the pipe
-	started bool        // a leader started: the relay reads
-}
-
-// Stage makes a stage's Output; without a pipe the stage's stderr goes to
-// the console, with an error.
-func (s *Streams) Stage(name string, log *kmsg.Logger) (*Output, error) {
+// Stage returns a stage's fds 0 /dev/null, 1 the console (or the relay),
+// 2 the pipe of a relay to kmsg. Without a pipe there is no relay and the
+// stage's stderr goes to the console, with an error.
+func (s *Streams) Stage(name string, log *kmsg.Logger) ([3]uintptr, *kmsg.Relay, error) {
 	null, out := ^uintptr(0), ^uintptr(0)
 	if s.Null != nil {
 		null, out = s.Null.Fd(), s.Null.Fd()
@@ -96,48 +88,13 @@ func (s *Streams) Stage(name string, log *kmsg.Logger) (*Output, error) {
 	if s.Console != nil {
 		out = s.Console.Fd()
 	}
-	pr, pw, err := os.Pipe()
+	w, style := s.LogOutput()
+	rl, err := kmsg.NewRelay(w, style, name, log)
 	if err != nil {
-		return &Output{Files: [3]uintptr{null, out, out}}, fmt.Errorf("pipe: %w", err)
+		return [3]uintptr{null, out, out}, nil, err
 	}
 	if s.Console == nil {
-		out = pw.Fd()
+		out = rl.W.Fd()
 	}
-	w, style := s.LogOutput()
-	return &Output{Files: [3]uintptr{null, out, pw.Fd()}, relay: kmsg.NewRelay(pr, w, style, name, log), pw: pw}, nil
-}
-
-// Start tags the relayed lines with the leader's pid (again after a
-// restart).
-func (o *Output) Start(pid int) {
-	if o.relay != nil {
-		o.relay.Start(pid)
-		o.started = true
-	}
-}
-
-// End closes init's end of the pipe and flushes a final partial line. The
-// channel it returns is closed when the relay has read the pipe to its
-// end, which a grandchild holding it open delays for ever: wait for it
-// with a deadline.
-func (o *Output) End() <-chan struct{} {
-	if o.relay == nil {
-		done := make(chan struct{})
-		close(done)
-		return done
-	}
-	o.pw.Close()
-	if !o.started { // no stage ever held the pipe: the relay reads its end of file
-		o.relay.Start(0)
-	}
-	o.relay.Flush()
-	return o.relay.Done()
-}
-
-// Dropped returns and resets the number of lines the kernel refused.
-func (o *Output) Dropped() uint64 {
-	if o.relay == nil {
-		return 0
-	}
-	return o.relay.Dropped()
+	return [3]uintptr{null, out, rl.W.Fd()}, rl, nil
 }

@@ -66,26 +66,28 @@ func TestOpen(t *testing.T) {
 	}
 }
 
-// run starts sh -c script with the stage's fds, as the runner would.
-// It returns the stage's pid and the lines the kernel refused.
+// run starts sh -c script with the stage's fds, as the loop would, and
+// waits for its relay to read the pipe to its end. It returns the stage's
+// pid and the lines the kernel refused.
 func run(t *testing.T, s *Streams, log *kmsg.Logger, script string) (int, uint64) {
 	t.Helper()
-	out, err := s.Stage("boot", log)
+	files, rl, err := s.Stage("boot", log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pid, err := syscall.ForkExec("/bin/sh", []string{"sh", "-c", script}, &syscall.ProcAttr{Files: out.Files[:]})
+	pid, err := syscall.ForkExec("/bin/sh", []string{"sh", "-c", script}, &syscall.ProcAttr{Files: files[:]})
 	if err != nil {
 		t.Fatal(err)
 	}
-	out.Start(pid)
+	rl.Start(pid)
 	var ws syscall.WaitStatus
 	syscall.Wait4(pid, &ws, 0, nil)
 	select {
-	case <-out.End():
-	case <-time.After(100 * time.Millisecond):
+	case <-rl.End():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the relay never read the pipe to its end")
 	}
-	return pid, out.Dropped()
+	return pid, rl.Dropped()
 }
 
 // TestStage: stdout on the console, stderr in kmsg records tagged with the
@@ -94,7 +96,6 @@ func TestStage(t *testing.T) {
 	dir := dev(t, "null", "console", "kmsg")
 	s, _ := Open(dir)
 	pid, _ := run(t, s, kmsg.NewLogger(io.Discard, false, nil), `echo out; echo err >&2; echo "<3>bad" >&2; printf partial >&2`)
-	time.Sleep(200 * time.Millisecond) // the relay's flush may outlast done's wait
 	console, _ := os.ReadFile(filepath.Join(dir, "console"))
 	records, _ := os.ReadFile(filepath.Join(dir, "kmsg"))
 	want := fmt.Sprintf("<6>boot[%d]: err\n<3>boot[%d]: bad\n<6>boot[%d]: partial\n", pid, pid, pid)

@@ -359,7 +359,7 @@ var (
 	scale = 1.0
 )
 
-const calibrationIdle = 3 * time.Second
+const calibrationIdle = 5 * time.Second
 
 // stretch is d stretched by the calibration.
 func stretch(d time.Duration) time.Duration { return time.Duration(float64(d) * scale) }

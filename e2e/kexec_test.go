@@ -31,8 +31,8 @@ func TestQEMUKexecRoundTrip(t *testing.T) {
 	v := boot(t, vmlinuz, gen1, warnings, 4*time.Minute)
 	v.Expect("reason=poweron generation=1", "metric: stageinit_generation 1", `metric: stageinit_boot_reason{reason="poweron",previous=""} 1`,
 		"kmsg: init: generation 1, after a power-on", "generation 1 up", "reboot stage: status=143 shutdown=reboot",
-		"reason=kexec generation=2", "metric: stageinit_generation 2", `metric: stageinit_boot_reason{reason="kexec",previous="restart:SIGTERM"} 1`,
-		"metric: stageinit_kexec_downtime_seconds ", "kmsg: init: generation 2, after a kexec from generation 1 (restart requested by SIGTERM), down ",
+		"reason=kexec generation=2", "metric: stageinit_generation 2", `metric: stageinit_boot_reason{reason="kexec",previous="reboot:SIGTERM"} 1`,
+		"metric: stageinit_kexec_downtime_seconds ", "kmsg: init: generation 2, after a kexec from generation 1 (reboot requested by SIGTERM), down ",
 		"generation 2 up:", "stageinit.e2e=gen2", "stageinit.gen=1", "reboot stage: status=143 shutdown=poweroff", "reboot: Power down")
 	quickTeardown(t, v.Wait())
 }

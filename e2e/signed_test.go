@@ -66,7 +66,7 @@ func TestQEMUSignedUpdates(t *testing.T) {
 		"round 3: INIT_KEXEC_ERROR=verify /kernel: signed by key ", "not one of the archive's",
 		"round 4: INIT_KEXEC_ERROR=verify /kernel.initrd: the signature by key ", "does not match the file",
 		"round 5: INIT_KEXEC_ERROR=read /kernel.cmdline: verify /kernel.cmdline: the signature by key ", "does not match the file",
-		"generation 2 up: console=ttyS0 panic=-1 quiet loglevel=5 stageinit.e2e=gen2 stageinit.gen=1 stageinit.prev=restart:SIGTERM",
+		"generation 2 up: console=ttyS0 panic=-1 quiet loglevel=5 stageinit.e2e=gen2 stageinit.gen=1 stageinit.prev=reboot:SIGTERM",
 		"shutdown=poweroff", "reboot: Power down")
 	if c := v.Wait(); !regexp.MustCompile(`round 1: INIT_KEXEC_ERROR=\s*\n`).MatchString(c) {
 		t.Error("round 1 had a kexec error before any update")

@@ -28,71 +28,90 @@ const (
 	evioGBitKey = 2<<30 | 96<<16 | 'E'<<8 | 0x21
 )
 
-// WatchButtons finds power buttons among the evdev devices of dir/input
+// Buttons finds the power buttons among the evdev devices of dir/input
 // (dir is /dev) and sends a device's path on presses for each press. A
 // power button is a device whose key capabilities have KEY_POWER but not
 // KEY_A: an ACPI "Power Button" or a gpio-keys power key, not a keyboard.
 // The drivers of a distribution kernel are modules that /etc/boot loads,
 // so devices that appear later are found: inotify(7) on dir (for input/,
-// made with the first input device) and on dir/input wakes it, and it
-// looks again; nothing is polled. It runs for the life of the process.
-func WatchButtons(dir string, log *kmsg.Logger, presses chan<- string) {
-	defer log.Guard()
-	input, seen := filepath.Join(dir, "input"), map[string]bool{}
-	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
+// made with the first input device) and on dir/input makes Fd readable,
+// and Look looks again; nothing is polled. Each power button has a
+// goroutine that reads its presses.
+type Buttons struct {
+	dir, input string
+	log        *kmsg.Logger
+	presses    chan<- string
+	fd         int  // inotify, nonblocking; -1 without it
+	watching   bool // input is watched
+	seen       map[string]bool
+}
+
+// NewButtons starts watching dir; a kernel without inotify gets a warning.
+func NewButtons(dir string, log *kmsg.Logger, presses chan<- string) *Buttons {
+	b := &Buttons{dir: dir, input: filepath.Join(dir, "input"), log: log, presses: presses, seen: map[string]bool{}}
+	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC | unix.IN_NONBLOCK)
 	if err == nil {
 		_, err = unix.InotifyAddWatch(fd, dir, unix.IN_CREATE)
 	}
-	if err != nil { // a kernel without CONFIG_INOTIFY_USER
-		log.Warnf("power button: inotify on %s: %v: looking for power buttons every 2 s", dir, err)
-		for ; ; time.Sleep(2 * time.Second) {
-			look(input, seen, log, presses)
+	if err != nil {
+		log.Warnf("power button: inotify on %s: %v: the kernel has no inotify (CONFIG_INOTIFY_USER=y): "+
+			"looking for power buttons every 2 s", dir, err)
+		unix.Close(fd)
+		fd = -1
+	}
+	b.fd = fd
+	return b
+}
+
+// Fd is inotify's descriptor, to poll; -1 without inotify: then call Look
+// every 2 s.
+func (b *Buttons) Fd() int { return b.fd }
+
+// Look reads the inotify events there are (their names do not matter),
+// watches dir/input once it exists, opens the devices not seen yet and
+// starts a reader for each power button; names that went away are
+// forgotten.
+func (b *Buttons) Look() {
+	if b.fd >= 0 {
+		var buf [4096]byte
+		for n, _ := unix.Read(b.fd, buf[:]); n > 0; n, _ = unix.Read(b.fd, buf[:]) {
+		}
+		if !b.watching {
+			_, err := unix.InotifyAddWatch(b.fd, b.input, unix.IN_CREATE|unix.IN_DELETE)
+			b.watching = err == nil
 		}
 	}
-	buf := make([]byte, 4096)
-	for watching := false; ; {
-		if !watching {
-			_, err := unix.InotifyAddWatch(fd, input, unix.IN_CREATE|unix.IN_DELETE)
-			watching = err == nil
+	entries, _ := os.ReadDir(b.input)
+	present := map[string]bool{}
+	for _, e := range entries {
+		present[e.Name()] = true
+		if !b.seen[e.Name()] && strings.HasPrefix(e.Name(), "event") {
+			b.seen[e.Name()] = true
+			b.open(e.Name())
 		}
-		look(input, seen, log, presses)
-		if _, err := unix.Read(fd, buf); err != nil && err != unix.EINTR {
-			log.Warnf("power button: read inotify: %v: devices that appear from now on are not watched", err)
-			return
+	}
+	for name := range b.seen {
+		if !present[name] {
+			delete(b.seen, name)
 		}
 	}
 }
 
-// look opens the devices of input not seen yet and starts a reader for
-// each power button; names that went away are forgotten.
-func look(input string, seen map[string]bool, log *kmsg.Logger, presses chan<- string) {
-	entries, _ := os.ReadDir(input)
-	present := map[string]bool{}
-	for _, e := range entries {
-		name := e.Name()
-		present[name] = true
-		if seen[name] || !strings.HasPrefix(name, "event") {
-			continue
-		}
-		seen[name] = true
-		path := filepath.Join(input, name)
-		f, err := os.Open(path)
-		if err != nil {
-			log.Warnf("power button: open %s: %v", path, err)
-			continue
-		}
-		if !isPowerButton(f) {
-			f.Close()
-			continue
-		}
-		log.Infof("power button: %s (%s): a press is a poweroff request", path, deviceName(name))
-		go func() { defer log.Guard(); defer f.Close(); readPresses(f, path, log, presses) }()
+// open opens an event device and, when it is a power button, starts its
+// reader.
+func (b *Buttons) open(name string) {
+	path := filepath.Join(b.input, name)
+	f, err := os.Open(path)
+	if err != nil {
+		b.log.Warnf("power button: open %s: %v", path, err)
+		return
 	}
-	for name := range seen {
-		if !present[name] {
-			delete(seen, name)
-		}
+	if !isPowerButton(f) {
+		f.Close()
+		return
 	}
+	b.log.Infof("power button: %s (%s): a press is a poweroff request", path, deviceName(name))
+	go func() { defer b.log.Guard(); defer f.Close(); readPresses(f, path, b.log, b.presses) }()
 }
 
 // isPowerButton asks the device for its key capabilities (EVIOCGBIT).

@@ -1,5 +1,5 @@
 // Package hardware is what the node talks to besides its stages: the
-// hardware watchdog.
+// hardware watchdog and the power buttons.
 package hardware
 
 import (

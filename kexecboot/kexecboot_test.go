@@ -235,11 +235,11 @@ func TestLoadCompressed(t *testing.T) {
 // earlier ones of the same key among the kernel's words, never init's.
 func TestWithPanicExtra(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
-		{"console=ttyS0", "console=ttyS0 panic=10 stageinit.gen=2 stageinit.prev=restart:SIGTERM"},
-		{"a stageinit.gen=1 panic=5 b -- stageinit.gen=7", "a  panic=5 b stageinit.gen=2 stageinit.prev=restart:SIGTERM -- stageinit.gen=7"},
-		{`stageinit.gen="9" x`, `stageinit.gen="9" x panic=10 stageinit.gen=2 stageinit.prev=restart:SIGTERM`},
+		{"console=ttyS0", "console=ttyS0 panic=10 stageinit.gen=2 stageinit.prev=reboot:SIGTERM"},
+		{"a stageinit.gen=1 panic=5 b -- stageinit.gen=7", "a  panic=5 b stageinit.gen=2 stageinit.prev=reboot:SIGTERM -- stageinit.gen=7"},
+		{`stageinit.gen="9" x`, `stageinit.gen="9" x panic=10 stageinit.gen=2 stageinit.prev=reboot:SIGTERM`},
 	} {
-		if got, _ := withPanic(tc.in, "stageinit.gen=2", "stageinit.prev=restart:SIGTERM"); got != tc.want {
+		if got, _ := withPanic(tc.in, "stageinit.gen=2", "stageinit.prev=reboot:SIGTERM"); got != tc.want {
 			t.Errorf("withPanic(%q) = %q, want %q", tc.in, got, tc.want)
 		}
 	}

@@ -2,6 +2,7 @@ package kmsg
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"os"
 	"strconv"
@@ -13,11 +14,12 @@ import (
 // lines are written out in records as they arrive.
 const maxPending = 64 << 10
 
-// Relay copies a stage's stderr pipe to the kernel log, one record per line
-// tagged "name[pid]". It runs in its own goroutine: a slow kmsg or console
-// slows the stage that writes, never pid 1. Without a usable kmsg
-// (kmsgStyle false) it writes plain "name[pid]: text" lines.
+// Relay copies a stage's stderr, a pipe it makes, to the kernel log, one
+// record per line tagged "name[pid]". It runs in its own goroutine: a slow
+// kmsg or console slows the stage that writes, never pid 1. Without a
+// usable kmsg (kmsgStyle false) it writes plain "name[pid]: text" lines.
 type Relay struct {
+	W         *os.File // the pipe's write end: the stage's fd 2 (End closes init's copy)
 	r         *os.File
 	w         io.Writer
 	kmsgStyle bool
@@ -37,12 +39,17 @@ type Relay struct {
 	dropped atomic.Uint64
 }
 
-// NewRelay relays r to w once Start names the stage's pid.
-func NewRelay(r *os.File, w io.Writer, kmsgStyle bool, name string, log *Logger) *Relay {
-	rl := &Relay{r: r, w: w, kmsgStyle: kmsgStyle, name: name, log: log,
+// NewRelay makes the pipe and relays it to w once Start names the
+// stage's pid.
+func NewRelay(w io.Writer, kmsgStyle bool, name string, log *Logger) (*Relay, error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, fmt.Errorf("pipe: %w", err)
+	}
+	rl := &Relay{W: pw, r: pr, w: w, kmsgStyle: kmsgStyle, name: name, log: log,
 		started: make(chan struct{}), done: make(chan struct{})}
 	go rl.loop()
-	return rl
+	return rl, nil
 }
 
 // Start tags the following lines with pid (the stage leader) and starts
@@ -117,20 +124,22 @@ func (rl *Relay) flushLocked() {
 	}
 }
 
-// Flush writes a final line that has no newline yet (the stage exited).
-// It does not wait for the relay, which may be busy writing.
-func (rl *Relay) Flush() {
+// End closes init's end of the pipe and writes a final line that has no
+// newline yet (the stage exited), without waiting for the relay, which
+// may be busy writing. The channel it returns is closed when the relay has
+// read the pipe to its end, which a grandchild holding it open delays for
+// ever: wait for it with a deadline.
+func (rl *Relay) End() <-chan struct{} {
+	rl.W.Close()
+	rl.once.Do(func() { close(rl.started) }) // no leader ever held the pipe
 	go func() {
 		defer rl.log.Guard()
 		rl.mu.Lock()
 		rl.flushLocked()
 		rl.mu.Unlock()
 	}()
+	return rl.done
 }
-
-// Done is closed at the pipe's end of file (every writer gone); a
-// grandchild that still holds the pipe open keeps the relay running.
-func (rl *Relay) Done() <-chan struct{} { return rl.done }
 
 // Dropped returns and resets the number of lines the kernel refused.
 func (rl *Relay) Dropped() uint64 { return rl.dropped.Swap(0) }

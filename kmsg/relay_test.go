@@ -2,9 +2,9 @@ package kmsg
 
 import (
 	"io"
-	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -29,12 +29,12 @@ func (r *recorder) all() []string {
 }
 
 func TestRelay(t *testing.T) {
-	pr, pw, err := os.Pipe()
+	rec := &recorder{}
+	rl, err := NewRelay(rec, true, "boot", NewLogger(io.Discard, false, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &recorder{}
-	rl := NewRelay(pr, rec, true, "boot", NewLogger(io.Discard, false, nil))
+	pw := rl.W
 	rl.Start(42)
 	long := strings.Repeat("x", 200<<10) // longer than maxPending
 	pw.WriteString("one\n<3>two\ntw")
@@ -63,32 +63,49 @@ func TestRelay(t *testing.T) {
 	}
 }
 
-func TestRelayFlushWhileHeldOpen(t *testing.T) {
-	pr, pw, err := os.Pipe()
+// TestRelayEndWhileHeldOpen: End writes a partial line while a
+// "grandchild" still holds the pipe open, and the relay goes on.
+func TestRelayEndWhileHeldOpen(t *testing.T) {
+	rec := &recorder{}
+	rl, err := NewRelay(rec, false, "reboot", NewLogger(io.Discard, false, nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pw.Close() // a "grandchild" keeps the pipe open
-	rec := &recorder{}
-	rl := NewRelay(pr, rec, false, "reboot", NewLogger(io.Discard, false, nil))
+	held, err := syscall.Dup(int(rl.W.Fd()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer syscall.Close(held)
 	rl.Start(9)
-	pw.WriteString("partial")
-	time.Sleep(50 * time.Millisecond)
-	rl.Flush()
+	rl.W.WriteString("partial")
+	await(t, "the relay never read the partial line", func() bool {
+		rl.mu.Lock()
+		defer rl.mu.Unlock()
+		return len(rl.pending) > 0
+	})
+	rl.End()
+	await(t, "the partial line was never written", func() bool { return len(rec.all()) > 0 })
+	if got := rec.all(); len(got) != 1 || got[0] != "reboot[9]: partial\n" {
+		t.Errorf("records %q", got)
+	}
 	if wait(rl, 100*time.Millisecond) {
 		t.Fatal("relay saw EOF while the pipe is still open")
 	}
-	for i := 0; i < 100 && len(rec.all()) == 0; i++ {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if got := rec.all(); len(got) != 1 || got[0] != "reboot[9]: partial\n" {
-		t.Errorf("records %q", got)
+}
+
+// await polls cond for 5 s.
+func await(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal(what)
+		}
 	}
 }
 
 func wait(rl *Relay, d time.Duration) bool {
 	select {
-	case <-rl.Done():
+	case <-rl.done:
 		return true
 	case <-time.After(d):
 		return false

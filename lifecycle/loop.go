@@ -1,21 +1,20 @@
-// Package lifecycle is init's one event loop per mode. One goroutine owns
-// all of a mode's state (the running stage, the pending request, the
-// deadlines, the watchdog) and waits in one select for the next event:
-// a signal, an exit status from the reaper, a deadline, the end of a
-// stage's relay, work done off the loop (kexec load, sync), or a press of
-// the power button. Other
-// goroutines only send. The machine's init (node) and the supervisor are
-// the same loop with more or fewer event kinds.
+// Package lifecycle is init's one event loop. One goroutine owns all of
+// the state (the running stage, the pending request, the deadlines, the
+// watchdog) and waits in one select for the next event: a signal (SIGCHLD
+// among them: the loop reaps), a deadline, the end of a stage's relay,
+// work done off the loop (kexec load, sync), or a press of the power
+// button. Other goroutines only send. The machine's init (a node) and the
+// supervisor are the same loop; the supervisor has no node, so no
+// requests, no work off the loop and no deadlines of a node's.
 package lifecycle
 
 import (
-	"os"
 	"strconv"
 	"syscall"
 	"time"
 
 	"github.com/stageinit/stageinit/config"
-	"github.com/stageinit/stageinit/console"
+	"github.com/stageinit/stageinit/hardware"
 	"github.com/stageinit/stageinit/kmsg"
 	"github.com/stageinit/stageinit/machine"
 	"github.com/stageinit/stageinit/stages"
@@ -30,6 +29,7 @@ const (
 	againTimer                 // a crashed leader's restart backoff (stages.Run.Again)
 	drainTimer                 // the ended stage's relay gets 100 ms to finish
 	teardownTimer              // teardown's grace period, then its reap deadline
+	reapTimer                  // reaping stopped short: go on at once
 	syncTimer                  // sync(2)'s deadline (node)
 	pauseTimer                 // the wait before the next round (node)
 	petTimer                   // the watchdog's next keepalive (node)
@@ -37,37 +37,30 @@ const (
 	nTimers
 )
 
-// mode is what differs between the node and the supervisor: what a
-// request does, what comes after a stage, after teardown and after work
-// done off the loop, and the deadlines of its own.
-type mode interface {
-	request(a stages.Action, why string)
-	stageEnded(r *stages.Run)
-	tornDown(d teardown)
-	worked(w work)
-	timer(t timer)
-}
-
-// loop is the state and the events shared by every mode.
+// loop is the state and the events of both modes.
 type loop struct {
 	m     machine.Machine
 	log   *kmsg.Logger
 	ep    config.EP
 	table stages.Table
-	mode  mode
+	node  *node // the machine's lifecycle; nil for the supervisor
 
-	sigs    <-chan os.Signal
-	exits   chan stages.Status
-	kick    chan struct{}      // wakes the reaper after a spawn
+	sigs    chan syscall.Signal
 	results chan work          // work done off the loop ended (node: kexec load, sync)
 	buttons chan string        // a power button was pressed (node)
 	drain   <-chan struct{}    // the ended stage's relay finished; nil when none is awaited
 	at      [nTimers]time.Time // zero: not armed
 	clock   *time.Timer
 
-	run  *stages.Run     // the running stage; nil between stages
-	out  *console.Output // its streams (node); nil for the supervisor's command
-	down *teardown       // teardown under way; nil otherwise
+	run  *stages.Run // the running stage; nil between stages
+	out  *kmsg.Relay // its stderr relay (node); nil for the supervisor's command
+	down *teardown   // teardown under way; nil otherwise
+
+	// The supervisor's: it is pid 1 of a container (teardown after the
+	// command), the command's exit code, and the command has ended.
+	container bool
+	code      int
+	done      bool
 }
 
 // teardown is the state of a teardown: TERM and CONT went to everyone.
@@ -77,42 +70,28 @@ type teardown struct {
 	killed bool // the grace period ended: SIGKILL went to everyone
 }
 
-func newLoop(m machine.Machine, log *kmsg.Logger, ep config.EP, sigs <-chan os.Signal, t stages.Table) loop {
-	return loop{m: m, log: log, ep: ep, table: t, sigs: sigs,
-		exits: make(chan stages.Status, 64), kick: make(chan struct{}, 1), results: make(chan work, 1), clock: time.NewTimer(time.Hour)}
+func newLoop(m machine.Machine, log *kmsg.Logger, ep config.EP, t stages.Table) loop {
+	return loop{m: m, log: log, ep: ep, table: t, sigs: make(chan syscall.Signal, 256),
+		results: make(chan work, 1), clock: time.NewTimer(time.Hour)}
 }
 
-// reap starts the one owner of wait4(-1).
-func (l *loop) reap() {
-	go func() { defer l.log.Guard(); stages.Reap(l.exits, l.kick) }()
-}
-
-// step waits for the next event and handles it. A signal that is
-// already there goes first: a stage that asks for a shutdown and exits
-// (`kill -USR2 1; exit`) has sent the signal before its exit status and
-// the end of its relay came.
+// step waits for the next event and handles it. A signal and the exit it
+// came before (a stage's `kill -USR2 1; exit`) arrive in that order: one
+// pipe, which the kernel fills lowest signal number first.
 func (l *loop) step() {
-	select {
-	case s := <-l.sigs:
-		l.signal(s.(syscall.Signal))
-		return
-	default:
-	}
 	t, due := l.next()
 	l.clock.Reset(time.Until(due))
 	select {
-	case s := <-l.sigs:
-		l.signal(s.(syscall.Signal))
-	case st := <-l.exits:
-		l.exit(st)
+	case sig := <-l.sigs:
+		l.signal(sig)
 	case <-l.clock.C:
 		l.fire(t)
 	case <-l.drain:
 		l.drained()
 	case w := <-l.results:
-		l.mode.worked(w)
+		l.node.worked(w)
 	case dev := <-l.buttons:
-		l.mode.request(stages.PoweroffRequest, "power button "+dev)
+		l.node.request(stages.PoweroffRequest, "power button "+dev)
 	}
 }
 
@@ -142,13 +121,17 @@ func (l *loop) fire(t timer) {
 		l.drained()
 	case teardownTimer:
 		l.teardownDeadline()
+	case reapTimer:
+		l.reap()
 	case nTimers: // nothing was armed: an hour went by
 	default:
-		l.mode.timer(t)
+		l.node.timer(t)
 	}
 }
 
-// signal looks sig up in the table and acts on the running stage.
+// signal looks sig up in the table and acts on the running stage, then
+// reaps: at every signal, so that a SIGCHLD that a full pipe dropped
+// loses no exit.
 func (l *loop) signal(sig syscall.Signal) {
 	l.log.Debugf("signal=%d: received %v", int(sig), sig)
 	switch a := l.table[sig]; a {
@@ -161,17 +144,32 @@ func (l *loop) signal(sig syscall.Signal) {
 			l.run.Stop(sig)
 			l.ended()
 		}
-	case stages.RestartRequest, stages.HaltRequest, stages.PoweroffRequest:
+	case stages.RebootRequest, stages.HaltRequest, stages.PoweroffRequest:
 		name := unix.SignalName(sig) // "SIGTERM"; none for the real-time ones
 		if name == "" {
 			name = "signal-" + strconv.Itoa(int(sig))
 		}
-		l.mode.request(a, name)
+		l.node.request(a, name)
 	}
+	l.reap()
 }
 
-// exit takes a status from the reaper: the running leader's, or an
-// orphan's (which may be the last one teardown waits for).
+// reap takes the statuses of what has ended, at most 100 at a time: under
+// a fork bomb orphans never stop ending, and the loop must get to its
+// deadlines; when it stops short, the reap timer brings it back at once.
+func (l *loop) reap() {
+	for i := 0; i < 100; i++ {
+		st, ok := stages.Reaped()
+		if !ok {
+			return
+		}
+		l.exit(st)
+	}
+	l.at[reapTimer] = time.Now()
+}
+
+// exit takes a reaped status: the running leader's, or an orphan's (which
+// may be the last one teardown waits for).
 func (l *loop) exit(st stages.Status) {
 	if l.run != nil && l.run.Leader > 0 && st.Pid == l.run.Leader {
 		l.run.Exited(st)
@@ -184,27 +182,18 @@ func (l *loop) exit(st stages.Status) {
 	}
 }
 
-// startStage starts a stage run; out is its streams, nil for fds 0-2.
-func (l *loop) startStage(s stages.Spec, out *console.Output) {
+// startStage starts a stage run; out is its stderr relay, nil for the
+// supervisor's command, whose fds are init's own.
+func (l *loop) startStage(s stages.Spec, out *kmsg.Relay) {
 	l.run, l.out = &stages.Run{Spec: s, M: l.m, Log: l.log, EP: l.ep}, out
-	if out != nil {
-		l.run.Spec.Files = out.Files
-	}
 	l.startLeader()
 }
 
 // startLeader starts the run's leader, first or again.
 func (l *loop) startLeader() {
-	l.run.Start()
-	if l.run.Leader > 0 {
-		select {
-		case l.kick <- struct{}{}:
-		default:
-		}
-		if l.out != nil {
-			l.out.Start(l.run.Leader)
-			l.log.Infof("%s: started %s, pid %d", l.run.Spec.Name, l.run.Spec.Argv[0], l.run.Leader)
-		}
+	if l.run.Start(); l.run.Leader > 0 && l.out != nil {
+		l.out.Start(l.run.Leader)
+		l.log.Infof("%s: started %s, pid %d", l.run.Spec.Name, l.run.Spec.Argv[0], l.run.Leader)
 	}
 	l.ended()
 }
@@ -231,5 +220,49 @@ func (l *loop) drained() {
 			l.log.Warnf("%s: %d lines dropped", r.Spec.Name, n)
 		}
 	}
-	l.mode.stageEnded(r)
+	if l.node != nil {
+		l.node.stageEnded(r)
+	} else {
+		l.commandEnded(r)
+	}
+}
+
+// watch waits in poll(2) on the descriptors init reads besides its
+// stages' pipes: the signal pipe, and on a node the power buttons'
+// inotify. It sends each signal to the loop, and has the buttons look for
+// devices when one may have come (every 2 s without inotify). Without a
+// signal pipe it sends a SIGCHLD every second: the loop still reaps. It is
+// init's one goroutine that holds a thread in a system call.
+func watch(log *kmsg.Logger, sigfd int, sigs chan<- syscall.Signal, b *hardware.Buttons) {
+	defer log.Guard()
+	fds, wait := []unix.PollFd{{Fd: int32(sigfd), Events: unix.POLLIN}}, -1
+	if b != nil {
+		b.Look()
+		if fd := b.Fd(); fd >= 0 {
+			fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
+		} else {
+			wait = 2000
+		}
+	}
+	if sigfd < 0 {
+		wait = 1000
+	}
+	for {
+		for i := range fds {
+			fds[i].Revents = 0
+		}
+		n, err := unix.Poll(fds, wait)
+		switch {
+		case err != nil && err != unix.EINTR:
+			log.Errf("poll: %v", err) // not seen in practice; never spin
+			time.Sleep(time.Second)
+		case fds[0].Revents != 0:
+			stages.ReadSignals(sigfd, sigs)
+		case n == 0 && sigfd < 0:
+			sigs <- syscall.SIGCHLD
+		}
+		if b != nil && (n == 0 || len(fds) > 1 && fds[1].Revents != 0) {
+			b.Look()
+		}
+	}
 }

@@ -82,8 +82,8 @@ func observe(t *testing.T, setup func(t *testing.T) (*loop, *machinetest.Fake, f
 		<-l.drain
 		l.drained()
 	}
-	if n, ok := l.mode.(*node); ok {
-		settle(t, n) // work done off the loop
+	if l.node != nil {
+		settle(t, l.node) // work done off the loop
 	}
 	return fmt.Sprintf("%s | %s | +%d", where(), strings.Join(m.Calls()[calls:], ", "), len(m.Spawned())-spawns)
 }
@@ -178,13 +178,13 @@ func TestNodeLoop(t *testing.T) {
 // TestSupervisorLoop is the same for the supervisor and the container
 // entrypoint: their loop has fewer event kinds.
 func TestSupervisorLoop(t *testing.T) {
-	var s *supervisor
+	var s *loop
 	var m *machinetest.Fake
 	fresh := func(restart, container bool) {
 		m = &machinetest.Fake{}
 		ep := config.EP{Grace: time.Second, ExitBase: 128, Backoff: time.Second, Restart: restart}
-		s = &supervisor{loop: newLoop(m, kmsg.NewLogger(io.Discard, false, nil), ep, nil, stages.SupervisorTable(nil)), container: container}
-		s.mode = s
+		l := newLoop(m, kmsg.NewLogger(io.Discard, false, nil), ep, stages.SupervisorTable(nil))
+		s, l.container = &l, container
 		s.startStage(stages.Spec{Name: "app", Argv: []string{"/bin/app"}, Files: [3]uintptr{0, 1, 2}}, nil)
 	}
 	states := map[string]func(){
@@ -217,7 +217,7 @@ func TestSupervisorLoop(t *testing.T) {
 		for i, e := range events {
 			got := observe(t, func(*testing.T) (*loop, *machinetest.Fake, func() string) {
 				setup()
-				return &s.loop, m, func() string {
+				return s, m, func() string {
 					switch {
 					case s.done:
 						return "done " + strconv.Itoa(s.code)

@@ -12,6 +12,7 @@ import (
 	"github.com/stageinit/stageinit/console"
 	"github.com/stageinit/stageinit/hardware"
 	"github.com/stageinit/stageinit/kexecboot"
+	"github.com/stageinit/stageinit/kmsg"
 	"github.com/stageinit/stageinit/stages"
 )
 
@@ -110,12 +111,13 @@ func (n *node) startRound() {
 // reason in its environment.
 func (n *node) startNodeStage(s stages.Spec) {
 	s.Env = append(slices.Clone(s.Env), n.hist.env()...)
-	out, err := n.streams.Stage(s.Name, n.log)
-	if err != nil {
-		n.log.Errf("%s: no standard streams: %v", s.Name, err)
+	var out *kmsg.Relay
+	var err error
+	if s.Files, out, err = n.streams.Stage(s.Name, n.log); err != nil {
+		n.log.Errf("%s: no stderr relay: %v", s.Name, err)
 	}
 	if n.cgroups != nil {
-		if s.Cgroup, err = n.cgroups.Stage(s.Name); err != nil {
+		if s.Cgroup, err = n.cgroups.Make(s.Name); err != nil {
 			n.log.Warnf("%s: runs without its own cgroup: %v", s.Name, err)
 		}
 	}
@@ -216,9 +218,9 @@ func (n *node) worked(w work) {
 	}
 }
 
-// tornDown syncs, off the loop, with a deadline: a hung NFS server must
-// not stop a reboot.
-func (n *node) tornDown(teardown) {
+// sync syncs after teardown, off the loop, with a deadline: a hung NFS
+// server must not stop a reboot.
+func (n *node) sync() {
 	n.phase, n.at[syncTimer] = syncing, time.Now().Add(10*time.Second)
 	go func() {
 		defer n.log.Guard()

@@ -46,12 +46,12 @@ func newTestNode(t *testing.T, m *machinetest.Fake, dir string) *node {
 	must(t, os.WriteFile(filepath.Join(dir, "etc/reboot"), nil, 0o755))
 	streams, _ := console.Open(dev)
 	ep := config.EP{Grace: time.Second, ExitBase: 128, Backoff: time.Second}
-	n := &node{loop: newLoop(m, log, ep, nil, stages.MachineTable(nil)), streams: streams, root: dir,
+	n := &node{loop: newLoop(m, log, ep, stages.MachineTable(nil)), streams: streams, root: dir,
 		boot:   stages.Spec{Name: "boot", Argv: []string{"/etc/boot"}},
 		reboot: stages.Spec{Name: "reboot", Argv: []string{dir + "/etc/reboot"}, NoRestart: true},
 		dog:    &hardware.Watchdog{M: m, Log: log},
 		hist:   history{gen: 1, reason: "poweron", start: time.Now(), dir: filepath.Join(dir, "run")}}
-	n.mode = n
+	n.node = n
 	return n
 }
 
@@ -198,16 +198,16 @@ func TestDecide(t *testing.T) {
 		want    final
 	}{
 		{0, nil, false, softRestart},
-		{stages.RestartRequest, nil, false, softRestart},
-		{stages.RestartRequest, []string{"/reboot"}, false, coldReboot},
-		{stages.RestartRequest, []string{"/kernel"}, false, kexecJump},
+		{stages.RebootRequest, nil, false, softRestart},
+		{stages.RebootRequest, []string{"/reboot"}, false, coldReboot},
+		{stages.RebootRequest, []string{"/kernel"}, false, kexecJump},
 		{0, []string{"/kernel", "/reboot"}, false, coldReboot},
 		{0, []string{"/poweroff", "/reboot", "/kernel"}, false, powerOff},
 		{stages.HaltRequest, []string{"/reboot", "/kernel"}, false, halt},
 		{stages.PoweroffRequest, []string{"/reboot"}, false, powerOff},
 		{0, nil, true, powerOff},
 		{stages.HaltRequest, nil, true, halt},
-		{stages.RestartRequest, []string{"/kernel"}, true, powerOff},
+		{stages.RebootRequest, []string{"/kernel"}, true, powerOff},
 	} {
 		n := &node{root: t.TempDir(), req: tc.req, microVM: tc.microVM}
 		for _, f := range tc.files {
@@ -217,7 +217,7 @@ func TestDecide(t *testing.T) {
 			t.Errorf("decide(%v, %v, %v) = %v, want %v", tc.req, tc.files, tc.microVM, got, tc.want)
 		}
 	}
-	if !(stages.PoweroffRequest > stages.HaltRequest && stages.HaltRequest > stages.RestartRequest && stages.RestartRequest > 0) {
+	if !(stages.PoweroffRequest > stages.HaltRequest && stages.HaltRequest > stages.RebootRequest && stages.RebootRequest > 0) {
 		t.Error("strength order is poweroff > halt > restart")
 	}
 }

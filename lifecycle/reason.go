@@ -128,9 +128,6 @@ func (h *history) ended(a stages.Action) string {
 	if who == "" {
 		who = "boot-stage"
 	}
-	if a == stages.RestartRequest {
-		req = "restart"
-	}
 	return req + ":" + who
 }
 

@@ -29,11 +29,11 @@ func TestBootReason(t *testing.T) {
 		gen     int
 	}{
 		{"console=ttyS0", nil, "poweron", 1},
-		{"stageinit.gen=2 stageinit.prev=restart:SIGTERM stageinit.jump=1700000000000", map[string]string{"dmesg-ramoops-0": "Panic#1 Part1"}, "kexec", 3},
+		{"stageinit.gen=2 stageinit.prev=reboot:SIGTERM stageinit.jump=1700000000000", map[string]string{"dmesg-ramoops-0": "Panic#1 Part1"}, "kexec", 3},
 		{"x", map[string]string{"dmesg-ramoops-0": "Panic#1 Part1", "console-ramoops-0": "Panic"}, "panic", 1},
 		{"x", map[string]string{"dmesg-ramoops-1": "Oops#1 Part1"}, "oops", 1},
 		{"x", map[string]string{"console-ramoops-0": "Panic#1 Part1", "dmesg-ramoops-0": "Emergency#1 Part1"}, "poweron", 1},
-		{"stageinit.gen=-1 stageinit.prev=restart:SIGTERM stageinit.jump=1", nil, "poweron", 1},
+		{"stageinit.gen=-1 stageinit.prev=reboot:SIGTERM stageinit.jump=1", nil, "poweron", 1},
 		{"stageinit.gen=99999999999999999999 stageinit.prev=a:b stageinit.jump=1", nil, "poweron", 1},
 		{"stageinit.gen=2 stageinit.gen=3 stageinit.prev=a:b stageinit.jump=1", nil, "poweron", 1},
 		{"stageinit.gen=2 stageinit.prev=a:b", nil, "poweron", 1},
@@ -48,9 +48,9 @@ func TestBootReason(t *testing.T) {
 			t.Errorf("%q: warnings %q, want one that refuses the words", tc.cmdline, warns)
 		}
 	}
-	c, _ := config.ParseCmdline("stageinit.gen=2 stageinit.prev=restart:SIGTERM stageinit.jump=" + strconv.FormatInt(time.Now().Add(-1400*time.Millisecond).UnixMilli(), 10))
+	c, _ := config.ParseCmdline("stageinit.gen=2 stageinit.prev=reboot:SIGTERM stageinit.jump=" + strconv.FormatInt(time.Now().Add(-1400*time.Millisecond).UnixMilli(), 10))
 	h := newHistory(c, nil, time.Now())
-	if line := h.line(); !strings.HasPrefix(line, "generation 3, after a kexec from generation 2 (restart requested by SIGTERM), down 1.") {
+	if line := h.line(); !strings.HasPrefix(line, "generation 3, after a kexec from generation 2 (reboot requested by SIGTERM), down 1.") {
 		t.Errorf("boot line %q", line)
 	}
 }
@@ -140,8 +140,8 @@ func TestRoundCarriesTheHistory(t *testing.T) {
 		t.Errorf("boot stage env:\n%s", e)
 	}
 	got := strings.Join(calls(m), "\n")
-	if !strings.Contains(got, "stageinit.gen=1 stageinit.prev=restart:SIGTERM stageinit.jump=MS") ||
-		!strings.Contains(got, "write "+dir+"/dev/pmsg0 init: shutdown: kexec to generation 2, restart requested by SIGTERM, up ") {
+	if !strings.Contains(got, "stageinit.gen=1 stageinit.prev=reboot:SIGTERM stageinit.jump=MS") ||
+		!strings.Contains(got, "write "+dir+"/dev/pmsg0 init: shutdown: kexec to generation 2, reboot requested by SIGTERM, up ") {
 		t.Errorf("calls:\n%s", got)
 	}
 	if h := n.hist; h.who != "" || n.req != 0 || h.ended(stages.PoweroffRequest) != "poweroff:boot-stage" {

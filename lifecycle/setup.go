@@ -23,7 +23,7 @@ import (
 // boot stage has started.
 func Machine(args []string, version string, begin time.Time) {
 	m, tl := machine.Real{}, &kmsg.Timeline{Begin: begin}
-	sigs, relay, sigErr := stages.Notify() // no signal ends init from here on
+	sigfd, sigErr := stages.Notify() // no signal ends init from here on
 	tl.Mark("signals")
 	e := prepare(m, tl) // the log goes to the streams this opens
 	if sigErr != nil {
@@ -34,15 +34,15 @@ func Machine(args []string, version string, begin time.Time) {
 	log := kmsg.NewLogger(w, kmsgStyle, c)
 	c.log = log
 	defer log.Guard()
-	n := newNode(m, log, sigs, e, args, version)
-	n.mode, n.buttons = n, make(chan string, 1)
-	n.reap()
-	go hardware.WatchButtons("/dev", log, n.buttons)
+	n := newNode(m, log, e, args, version)
 	n.look()
 	n.at[lookTimer] = time.Now().Add(30 * time.Second)
 	tl.Mark("watchdog")
 	n.startRound()
-	go relay()
+	// The watcher starts once the first boot stage has: a signal that
+	// came before waits in the pipe.
+	n.buttons = make(chan string, 1)
+	go watch(log, sigfd, n.sigs, hardware.NewButtons("/dev", log, n.buttons))
 	tl.Mark("boot stage started")
 	log.Infof("boot path, ms since main: %s", tl)
 	for {
@@ -74,7 +74,7 @@ func prepare(m machine.Machine, tl *kmsg.Timeline) early {
 // newNode does the rest of the early setup, where nothing is fatal
 // either (command line, symlinks, printk_devkmsg, Ctrl-Alt-Del as SIGINT),
 // and reads the configuration.
-func newNode(m machine.Machine, log *kmsg.Logger, sigs <-chan os.Signal, e early, args []string, version string) *node {
+func newNode(m machine.Machine, log *kmsg.Logger, e early, args []string, version string) *node {
 	cmdline, cmdWarns := readCmdline()
 	e.tl.Mark("cmdline")
 	command, verbose := bootCommand(args, cmdline.Command)
@@ -94,7 +94,7 @@ func newNode(m machine.Machine, log *kmsg.Logger, sigs <-chan os.Signal, e early
 		log.Warnf("reboot LINUX_REBOOT_CMD_CAD_OFF: %v (Ctrl-Alt-Del may reset at once)", err)
 	}
 	e.tl.Mark("sysctl")
-	n := configure(m, log, sigs, e.streams, cmdline, command)
+	n := configure(m, log, e.streams, cmdline, command)
 	e.tl.Mark("config")
 	n.cgroups = stageCgroups(m, log, n.ep.PidsMax)
 	e.tl.Mark("cgroups")
@@ -106,7 +106,7 @@ func newNode(m machine.Machine, log *kmsg.Logger, sigs <-chan os.Signal, e early
 
 // configure reads the rest of the configuration (metadata file, EP_*)
 // and makes the node.
-func configure(m machine.Machine, log *kmsg.Logger, sigs <-chan os.Signal, streams *console.Streams, cmdline config.Cmdline, command []string) *node {
+func configure(m machine.Machine, log *kmsg.Logger, streams *console.Streams, cmdline config.Cmdline, command []string) *node {
 	var meta config.Metadata
 	if data, err := machine.ReadFile("/etc/metadata.json", config.MaxMetadata+1); err == nil {
 		var warns []string
@@ -120,13 +120,14 @@ func configure(m machine.Machine, log *kmsg.Logger, sigs <-chan os.Signal, strea
 	if dir == "" {
 		dir = "/"
 	}
-	n := &node{loop: newLoop(m, log, ep, sigs, stages.MachineTable(ep.Signals)), streams: streams,
+	n := &node{loop: newLoop(m, log, ep, stages.MachineTable(ep.Signals)), streams: streams,
 		boot:      stages.Spec{Name: "boot", Argv: []string{"/etc/boot"}, Env: env, Dir: dir},
 		reboot:    stages.Spec{Name: "reboot", Argv: []string{"/etc/reboot"}, Env: env, Dir: dir, NoRestart: true},
 		microVM:   len(command) > 0,
 		dog:       &hardware.Watchdog{M: m, Log: log, Devs: []string{"/dev/watchdog0", "/dev/watchdog"}, Timeout: cmdline.Watchdog},
 		allowance: 120,
 	}
+	n.node = n
 	if cmdline.KexecWatchdog != nil {
 		n.allowance = *cmdline.KexecWatchdog
 	}

@@ -50,5 +50,13 @@ func (l *loop) tornDown() {
 	if d.left {
 		l.log.Infof("teardown done in %v", time.Since(d.begin).Round(time.Millisecond))
 	}
-	l.mode.tornDown(*d)
+	switch {
+	case l.node != nil:
+		l.node.sync()
+	case d.killed:
+		l.log.Warnf("killed the processes that outlived the grace period of %v", l.ep.Grace)
+		fallthrough
+	default:
+		l.done = true
+	}
 }

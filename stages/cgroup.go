@@ -78,10 +78,10 @@ func readInt(path string) int {
 	return n
 }
 
-// Stage returns the cgroup for a stage, fresh when the previous one is
+// Make returns the cgroup for a stage, fresh when the previous one is
 // empty (so that its CPU time and peak memory are this run's), reused
 // when something of the previous run is still in it.
-func (c *Cgroups) Stage(name string) (*Cgroup, error) {
+func (c *Cgroups) Make(name string) (*Cgroup, error) {
 	p := filepath.Join(c.Root, name)
 	if err := unix.Rmdir(p); err != nil && err != unix.ENOENT && err != unix.EBUSY {
 		return nil, fmt.Errorf("rmdir %s: %w", p, err)

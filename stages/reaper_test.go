@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,11 +17,11 @@ import (
 )
 
 // TestReaperRace starts 10,000 short children, each leaving an orphan
-// behind, with Reap (blocking wait4, no SIGCHLD) started before any child
-// exists, so that the first spawn has to kick it. Every child's status
-// must reach its own waiter and no zombie may remain. Reap never returns
-// and reaps every child of the process, so it runs in a child test
-// process of its own.
+// behind, and reaps as the loop does: at every signal from the pipe
+// (SIGCHLD merges while pending), Reaped until none has ended. Every
+// child's status must reach its own waiter and no zombie may remain. It
+// reaps every child of the process, so it runs in a child test process of
+// its own.
 func TestReaperRace(t *testing.T) {
 	if os.Getenv("STAGES_RUN_RACE") == "1" {
 		race(t)
@@ -40,7 +41,7 @@ func TestReaperRace(t *testing.T) {
 }
 
 // waiters hands the reaped statuses to whoever waits for their pid, as
-// the event loop does, from the one goroutine that reads Reap's channel.
+// the event loop does, from the one goroutine that reaps.
 type waiters struct {
 	mu      sync.Mutex
 	got     map[int]Status
@@ -70,22 +71,32 @@ func race(t *testing.T) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		t.Fatalf("prctl: %v", err)
 	}
-	out, kick := make(chan Status, 64), make(chan struct{}, 1)
-	go Reap(out, kick)
+	fd, err := Notify()
+	if err != nil {
+		t.Fatal(err)
+	}
 	w := &waiters{got: map[int]Status{}}
 	w.cond = sync.NewCond(&w.mu)
 	go func() {
-		for st := range out {
-			w.mu.Lock()
-			w.got[st.Pid] = st
-			w.orphans++
-			w.cond.Broadcast()
-			w.mu.Unlock()
+		sigs := make(chan syscall.Signal, 256)
+		for {
+			unix.Poll([]unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}, -1)
+			ReadSignals(fd, sigs)
+			for len(sigs) > 0 {
+				<-sigs
+				for st, ok := Reaped(); ok; st, ok = Reaped() {
+					w.mu.Lock()
+					w.got[st.Pid] = st
+					w.orphans++
+					w.cond.Broadcast()
+					w.mu.Unlock()
+				}
+			}
 		}
 	}()
 	devnull, _ := os.Open(os.DevNull)
 	defer devnull.Close()
-	fd := devnull.Fd()
+	null := devnull.Fd()
 	var wg sync.WaitGroup
 	errs := make(chan string, n)
 	for g := 0; g < 8; g++ {
@@ -95,15 +106,11 @@ func race(t *testing.T) {
 			for i := g; i < n; i += 8 {
 				code := i % 256
 				s := Spec{Name: "race", Argv: []string{"/bin/sh", "-c", "(exit 7) & exit " + strconv.Itoa(code)},
-					Files: [3]uintptr{fd, fd, fd}}
+					Files: [3]uintptr{null, null, null}}
 				pid, err := spawn(machine.Real{}, s)
 				if err != nil {
 					errs <- err.Error()
 					continue
-				}
-				select {
-				case kick <- struct{}{}:
-				default:
 				}
 				if st := w.wait(pid); st.Pid != pid || st.WS.ExitStatus() != code || st.WS.Signaled() {
 					errs <- fmt.Sprintf("child %d: got pid %d status %v, want exit %d", pid, st.Pid, st.WS, code)

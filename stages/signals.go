@@ -2,7 +2,6 @@ package stages
 
 import (
 	"fmt"
-	"os"
 	"syscall"
 	"unsafe"
 
@@ -16,14 +15,14 @@ type Action int
 const (
 	Forward         Action = iota + 1 // as is, to the running stage's group
 	Stop                              // forward, then stop the run (Run.Stop)
-	RestartRequest                    // machine: stop the stage with TERM and CONT, run /etc/reboot, go on
+	RebootRequest                     // machine: stop the stage with TERM and CONT, run /etc/reboot, go on
 	HaltRequest                       // machine: the same, then halt
 	PoweroffRequest                   // machine: the same, then power off
 )
 
-// Shutdown is INIT_SHUTDOWN for /etc/reboot: "poweroff" or "halt" when
-// asked for, else "reboot": the machine goes on (a soft restart, a kexec
-// or a cold reboot, as the control files say).
+// Shutdown is the request's word, which INIT_SHUTDOWN gives /etc/reboot:
+// "poweroff" or "halt" when asked for, else "reboot": the machine goes on
+// (a soft restart, a kexec or a cold reboot, as the control files say).
 func (a Action) Shutdown() string {
 	switch a {
 	case HaltRequest:
@@ -47,14 +46,14 @@ func SupervisorTable(extras []syscall.Signal) Table {
 	return t
 }
 
-// MachineTable is pid 1's: TERM and INT (Ctrl-Alt-Del) ask for a restart,
+// MachineTable is pid 1's: TERM and INT (Ctrl-Alt-Del) ask for a reboot,
 // USR2, PWR and 38 (SIGRTMIN+4: the kernel's ACPI tiny power button, and
 // systemd's poweroff signal) for a poweroff, USR1 for a halt; HUP, QUIT,
 // WINCH and EP_SIGNALS are forwarded. Requests win over EP_SIGNALS.
 func MachineTable(extras []syscall.Signal) Table {
 	t := table(Forward, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGWINCH)
 	t.set(Forward, extras...)
-	t.set(RestartRequest, syscall.SIGTERM, syscall.SIGINT)
+	t.set(RebootRequest, syscall.SIGTERM, syscall.SIGINT)
 	t.set(PoweroffRequest, syscall.SIGUSR2, syscall.SIGPWR, syscall.Signal(38))
 	t.set(HaltRequest, syscall.SIGUSR1)
 	return t
@@ -72,40 +71,39 @@ func (t Table) set(a Action, sigs ...syscall.Signal) {
 	}
 }
 
-// Notify routes every signal a process may send init to the returned
-// channel, SIGCHLD and SIGURG excepted, with a handler of init's own
-// (catch_*.s): it writes the signal's number to a pipe, and a goroutine
-// reads the pipe into the channel (the self-pipe trick of C inits). All
-// handlers are in place when Notify returns, at one rt_sigaction(2) each:
+// Notify routes every signal to init's own handler (catch_*.s), which
+// writes the signal's number to a pipe (the self-pipe trick of C inits);
+// it returns the pipe's read end, nonblocking, for ReadSignals. All
+// handlers are in place when it returns, at one rt_sigaction(2) each:
 // os/signal would have taken a round trip to the runtime's signal thread
-// for each signal (about 40 µs; init's start-up, README "Design notes").
-// Signals the kernel sends count too (Ctrl-Alt-Del's SIGINT, a hangup's
-// SIGHUP), but the faults it raises (a nil dereference is a SIGSEGV) go on
-// to the Go runtime's handler, which panics as usual. Left to the runtime are
-// SIGCHLD (Reap reaps without it), SIGURG (its preemption), SIGPROF, and
-// 32 to 34, which it keeps for itself or installs no handler for (see
-// ResetIgnored). Never SIG_IGN: children would inherit it; a handler is
-// reset to SIG_DFL by execve(2).
+// for each signal (about 40 µs; README "Design notes"). SIGCHLD too: the
+// loop reaps when it comes. Signals the kernel sends count (Ctrl-Alt-Del's
+// SIGINT, a hangup's SIGHUP), but the faults it raises (a nil dereference
+// is a SIGSEGV) go on to the Go runtime's handler, which panics as usual.
+// Left to the runtime are SIGURG (its preemption), SIGPROF and 33 (its
+// per-thread system calls); SIGKILL and SIGSTOP cannot be caught.
 //
-// The signals wait in the pipe until relay runs (go relay()): init starts
-// it once its first stage has, since the goroutine and the poller it
-// needs cost a start-up more than the handlers (about 0.2 ms).
-func Notify() (sigs <-chan os.Signal, relay func(), err error) {
+// No signal keeps SIG_DFL: a fatal default signal that reaches pid 1 while
+// its first thread blocks it (in a handler, for instance) is not dropped
+// as for an init (sig_ignored(): "blocked signals are never ignored"), and
+// another thread takes the default action, which ends init. Nor SIG_IGN:
+// children would inherit it; a handler is reset to SIG_DFL by execve(2).
+func Notify() (fd int, err error) {
 	var p [2]int
 	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
-		return nil, func() {}, fmt.Errorf("pipe2 for signals: %w: every signal has the Go runtime's default", err)
+		return -1, fmt.Errorf("pipe2 for signals: %w: every signal has the Go runtime's default", err)
 	}
 	catchFD = int32(p[1])
 	var old kernelSigaction
 	if err := sigaction(syscall.SIGSEGV, nil, &old); err != nil {
-		return nil, func() {}, err
+		return -1, err
 	}
 	goHandler = old.handler
 	handler, fault, restorer := catchPCs()
 	act := kernelSigaction{flags: saSiginfo | saOnstack | saRestart | saRestorer, restorer: restorer, mask: ^uint64(0)}
 	for sig := syscall.Signal(1); sig <= 64; sig++ {
 		switch sig {
-		case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGCHLD, syscall.SIGURG, syscall.SIGPROF, 32, 33, 34:
+		case syscall.SIGKILL, syscall.SIGSTOP, syscall.SIGURG, syscall.SIGPROF, 33:
 			continue
 		case syscall.SIGILL, syscall.SIGTRAP, syscall.SIGBUS, syscall.SIGFPE, syscall.SIGSEGV, syscall.SIGSTKFLT, syscall.SIGSYS:
 			act.handler = fault
@@ -113,11 +111,10 @@ func Notify() (sigs <-chan os.Signal, relay func(), err error) {
 			act.handler = handler
 		}
 		if err := sigaction(sig, &act, nil); err != nil {
-			return nil, func() {}, err
+			return -1, err
 		}
 	}
-	ch := make(chan os.Signal, 256)
-	return ch, func() { relaySignals(os.NewFile(uintptr(p[0]), "signal pipe"), ch) }, nil
+	return p[0], nil
 }
 
 // The handler's state, read by catch_*.s.
@@ -139,26 +136,49 @@ const (
 	saRestart  = 0x10000000
 )
 
+// kernelSigaction is struct sigaction as rt_sigaction(2) takes it on Linux.
+type kernelSigaction struct {
+	handler, flags, restorer uintptr
+	mask                     uint64
+}
+
 func sigaction(sig syscall.Signal, act, old *kernelSigaction) error {
-	_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(act)), uintptr(unsafe.Pointer(old)), 8, 0, 0)
+	_, _, e := unix.RawSyscall6(unix.SYS_RT_SIGACTION, uintptr(sig), uintptr(unsafe.Pointer(act)),
+		uintptr(unsafe.Pointer(old)), 8, 0, 0)
 	if e != 0 {
 		return fmt.Errorf("rt_sigaction %d: %w", int(sig), e)
 	}
 	return nil
 }
 
-// relaySignals turns the pipe's bytes into signals on ch. A full channel
-// stops it, and then a full pipe drops signals (the handler's write fails
-// with EAGAIN), as the kernel merges a pending standard signal.
-func relaySignals(pipe *os.File, ch chan<- os.Signal) {
-	var b [64]byte
+// ReadSignals reads what the pipe holds and sends each signal to ch. A
+// full pipe (64 KiB of unread signals) drops what comes next, as the
+// kernel merges a pending standard signal; the loop reaps at every
+// signal, so a SIGCHLD dropped is not an exit lost.
+func ReadSignals(fd int, ch chan<- syscall.Signal) {
+	var b [256]byte
 	for {
-		n, err := pipe.Read(b[:])
-		if err != nil {
-			panic(fmt.Sprintf("read the signal pipe: %v", err)) // a pipe init holds both ends of never fails
+		n, err := unix.Read(fd, b[:])
+		if n <= 0 || err != nil {
+			return // EAGAIN: read to the end
 		}
 		for _, sig := range b[:n] {
 			ch <- syscall.Signal(sig)
+		}
+	}
+}
+
+// Reaped reaps one child that has ended, any (wait4(-1, WNOHANG)); false
+// when none has (0) or none is left (ECHILD). The loop is the one caller
+// of wait4 in init (runc's signals.go, tini's reap_zombies). wait4 is
+// called directly, not through the machine seam: a status word passed to
+// a method of an interface escapes to the heap, one allocation per child.
+func Reaped() (Status, bool) {
+	for {
+		var ws unix.WaitStatus
+		pid, err := unix.Wait4(-1, &ws, unix.WNOHANG, nil)
+		if err != unix.EINTR {
+			return Status{Pid: pid, WS: ws}, err == nil && pid > 0
 		}
 	}
 }

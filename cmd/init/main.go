@@ -29,7 +29,6 @@ func main() {
 	begin := time.Now()
 	machine.Helper(os.Args) // the poweroff or halt child of pid 1; returns otherwise
 	stages.CloseInheritedFDs()
-	stages.ResetIgnored()
 	o := parseArgs(os.Args[1:])
 	pid1 := os.Getpid() == 1
 	switch {

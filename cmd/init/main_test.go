@@ -23,7 +23,7 @@ var (
 	calibration time.Duration
 )
 
-const calibrationIdle = 60 * time.Millisecond
+const calibrationIdle = 200 * time.Millisecond
 
 // stretch is d stretched by the calibration.
 func stretch(d time.Duration) time.Duration { return time.Duration(float64(d) * scale) }
