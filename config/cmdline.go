@@ -80,50 +80,52 @@ func ParseCmdline(s string) (Cmdline, []string) {
 			c.Command = words[i+1:]
 			break
 		}
+		k, v, _ := strings.Cut(w, "=")
+		var err error
 		switch {
-		case strings.HasPrefix(w, "env."):
-			kv := strings.TrimPrefix(w, "env.")
-			k, v, _ := strings.Cut(kv, "=")
-			if err := validEnv(k, v); err != nil {
-				warn = append(warn, fmt.Sprintf("kernel command line %q ignored: %v", w, err))
-				continue
+		case strings.HasPrefix(k, "env."):
+			if err = validEnv(k[4:], v); err == nil {
+				c.Env = append(c.Env, k[4:]+"="+v)
 			}
-			c.Env = append(c.Env, k+"="+v)
-		case strings.HasPrefix(w, "workdir="):
-			d := strings.TrimPrefix(w, "workdir=")
-			if err := validPath(d); err != nil {
-				warn = append(warn, fmt.Sprintf("kernel command line %q ignored: %v", w, err))
-				continue
-			}
-			c.Workdir = d
-		case strings.HasPrefix(w, "printk.devkmsg="):
-			c.DevkmsgSet = true
-		case strings.HasPrefix(w, "stageinit.watchdog="), strings.HasPrefix(w, "stageinit.kexec_watchdog="):
-			k, v, _ := strings.Cut(w, "=")
-			n, err := parseUint(v)
-			if err != nil || n > math.MaxInt32 {
-				warn = append(warn, fmt.Sprintf("kernel command line %q ignored: not a number of seconds", w))
-				continue
-			}
-			secs := int(n)
-			if k == "stageinit.watchdog" {
-				c.Watchdog = &secs
-			} else {
-				c.KexecWatchdog = &secs
-			}
-		case strings.HasPrefix(w, "stageinit.metrics_dir="):
-			if d := strings.TrimPrefix(w, "stageinit.metrics_dir="); validPath(d) != nil {
-				warn = append(warn, fmt.Sprintf("kernel command line %q ignored: not an absolute, clean path", w))
-			} else {
-				c.MetricsDir = d
-			}
-		case strings.HasPrefix(w, "stageinit.gen="), strings.HasPrefix(w, "stageinit.prev="), strings.HasPrefix(w, "stageinit.jump="):
-			k, v, _ := strings.Cut(w, "=")
+		case k == "stageinit.gen" || k == "stageinit.prev" || k == "stageinit.jump":
 			ours[k] = append(ours[k], v)
+		case cmdlineWords[k] != nil:
+			err = cmdlineWords[k](&c, v)
+		}
+		if err != nil {
+			warn = append(warn, fmt.Sprintf("kernel command line %q ignored: %v", w, err))
 		}
 	}
 	c.Kexec, warn = kexecWords(ours, warn)
 	return c, warn
+}
+
+// cmdlineWords set what the word KEY=VALUE says, by KEY, or say why not.
+var cmdlineWords = map[string]func(c *Cmdline, v string) error{
+	"workdir":                  func(c *Cmdline, v string) error { return set(&c.Workdir, v, validPath(v)) },
+	"stageinit.metrics_dir":    func(c *Cmdline, v string) error { return set(&c.MetricsDir, v, validPath(v)) },
+	"printk.devkmsg":           func(c *Cmdline, _ string) error { c.DevkmsgSet = true; return nil },
+	"stageinit.watchdog":       func(c *Cmdline, v string) error { return setSeconds(&c.Watchdog, v) },
+	"stageinit.kexec_watchdog": func(c *Cmdline, v string) error { return setSeconds(&c.KexecWatchdog, v) },
+}
+
+// set sets *dst to v unless err says v is wrong.
+func set[T any](dst *T, v T, err error) error {
+	if err == nil {
+		*dst = v
+	}
+	return err
+}
+
+// setSeconds sets *dst to a number of seconds, 0 to 2^31-1.
+func setSeconds(dst **int, v string) error {
+	n, err := parseUint(v)
+	if err != nil || n > math.MaxInt32 {
+		return fmt.Errorf("not a number of seconds")
+	}
+	secs := int(n)
+	*dst = &secs
+	return nil
 }
 
 // kexecWords checks the words of the previous init: each once, gen in

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"slices"
@@ -20,53 +21,47 @@ type Metadata struct {
 }
 
 // ParseMetadata decodes the file. Each refused part is skipped with a
-// warning: a file that is too large or not JSON gives nothing at all.
-// (A decoder of this one shape, RFC 8259's grammar: encoding/json would
-// cost a third of a megabyte of init's binary.)
+// warning: a file that is too large or not a JSON object gives nothing at
+// all. (A decoder of RFC 8259 for this one use: encoding/json would cost
+// a third of a megabyte of init's binary.)
 func ParseMetadata(data []byte) (Metadata, []string) {
-	var m Metadata
-	var warn []string
-	w := func(f string, a ...any) { warn = append(warn, fmt.Sprintf("metadata: "+f, a...)) }
 	if len(data) > MaxMetadata {
-		w("%d bytes, more than %d: ignored", len(data), MaxMetadata)
-		return m, warn
+		return Metadata{}, []string{fmt.Sprintf("metadata: %d bytes, more than %d: ignored", len(data), MaxMetadata)}
 	}
-	var env map[string]string
-	var dir *string
-	var fields []string
 	d := &decoder{s: data}
-	err := d.object(func(k string) (err error) {
-		fields = append(fields, k)
-		switch k {
-		case "env":
-			env, err = d.strings()
-		case "working_dir":
-			dir, err = d.str()
-		default:
-			err = d.skip()
-		}
-		return err
-	})
+	v, err := d.value()
+	top, isObject := v.(map[string]any)
 	if err == nil && d.ws() < len(data) {
 		err = d.errorf("data after the object")
+	} else if err == nil && !isObject {
+		err = d.errorf("not an object")
 	}
 	if err != nil {
 		return Metadata{}, []string{fmt.Sprintf("metadata: not a JSON object: %v", err)}
 	}
-	slices.Sort(fields)
-	for _, k := range slices.Compact(fields) {
-		switch {
-		case k == "env" && env == nil:
-			w("\"env\" is not an object of strings: ignored")
-		case k == "env":
+	var m Metadata
+	var warn []string
+	w := func(f string, a ...any) { warn = append(warn, fmt.Sprintf("metadata: "+f, a...)) }
+	for _, k := range slices.Sorted(maps.Keys(top)) {
+		switch k {
+		case "env":
+			env, ok := top[k].(map[string]any)
+			for _, v := range env {
+				_, isString := v.(string)
+				ok = ok && isString
+			}
+			if !ok {
+				w("\"env\" is not an object of strings: ignored")
+				continue
+			}
 			m.Env = validEnvMap(env, w)
-		case k == "working_dir" && dir == nil:
-			w("\"working_dir\" is not a string: ignored")
-		case k == "working_dir":
-			if err := validPath(*dir); err != nil {
+		case "working_dir":
+			if dir, ok := top[k].(string); !ok {
+				w("\"working_dir\" is not a string: ignored")
+			} else if err := validPath(dir); err != nil {
 				w("working_dir ignored: %v", err)
 			} else {
-				m.Workdir = *dir
+				m.Workdir = dir
 			}
 		default:
 			w("unknown field %q ignored", k)
@@ -75,14 +70,14 @@ func ParseMetadata(data []byte) (Metadata, []string) {
 	return m, warn
 }
 
-func validEnvMap(env map[string]string, w func(string, ...any)) []string {
+func validEnvMap(env map[string]any, w func(string, ...any)) []string {
 	var out []string
 	for _, k := range slices.Sorted(maps.Keys(env)) {
-		if err := validEnv(k, env[k]); err != nil {
+		if err := validEnv(k, env[k].(string)); err != nil {
 			w("env %q ignored: %v", k, err)
 			continue
 		}
-		out = append(out, k+"="+env[k])
+		out = append(out, k+"="+env[k].(string))
 	}
 	return out
 }
@@ -113,12 +108,11 @@ func Merge(base []string, meta Metadata, cmd Cmdline) ([]string, string) {
 	return env, dir
 }
 
-// decoder reads JSON (RFC 8259) from s at i. A value of another type than
-// the one asked for is skipped and reported as nil; errors are syntax
-// errors.
+// decoder reads JSON (RFC 8259) from s at i; errors are syntax errors.
 type decoder struct {
-	s []byte
-	i int
+	s     []byte
+	i     int
+	depth int // objects and arrays open
 }
 
 func (d *decoder) errorf(f string, a ...any) error {
@@ -133,164 +127,75 @@ func (d *decoder) ws() int {
 	return d.i
 }
 
-func (d *decoder) peek() byte {
-	if d.ws() < len(d.s) {
-		return d.s[d.i]
-	}
-	return 0
-}
-
-// accept consumes c if it comes next (no blanks skipped).
+// accept consumes c if it comes next, after blanks.
 func (d *decoder) accept(c byte) bool {
-	if d.i < len(d.s) && d.s[d.i] == c {
+	if d.ws() < len(d.s) && d.s[d.i] == c {
 		d.i++
 		return true
 	}
 	return false
 }
 
-// list reads the members of an object or an array up to end, calling
-// each with the decoder at the member.
-func (d *decoder) list(open, end byte, each func() error) error {
-	if d.peek() != open {
-		return d.errorf("want %q", open)
+// value reads a value: an object as map[string]any (the last of a
+// repeated key wins, as in encoding/json), a string as string, anything
+// else (arrays, numbers, true, false, null) as nil.
+func (d *decoder) value() (any, error) {
+	switch d.ws(); {
+	case d.accept('{'):
+		m := map[string]any{}
+		return m, d.list('}', func() error {
+			k, err := d.value()
+			key, ok := k.(string)
+			if err == nil && (!ok || !d.accept(':')) {
+				return d.errorf("want a string key and ':'")
+			}
+			if err == nil {
+				m[key], err = d.value()
+			}
+			return err
+		})
+	case d.accept('['):
+		return nil, d.list(']', func() error { _, err := d.value(); return err })
+	case d.accept('"'):
+		return d.str()
 	}
-	d.i++
-	for first := true; d.peek() != end; first = false {
-		if !first && !d.accept(',') {
+	for _, lit := range []string{"true", "false", "null"} {
+		if bytes.HasPrefix(d.s[d.i:], []byte(lit)) {
+			d.i += len(lit)
+			return nil, nil
+		}
+	}
+	return nil, d.number()
+}
+
+// list reads the members of an object or an array, whose opening byte
+// was read, up to end. Nesting stops where encoding/json's does.
+func (d *decoder) list(end byte, member func() error) error {
+	if d.depth++; d.depth > 10000 {
+		return d.errorf("nested deeper than 10000")
+	}
+	defer func() { d.depth-- }()
+	for first := true; !d.accept(end); first = false {
+		if d.i >= len(d.s) || !first && !d.accept(',') {
 			return d.errorf("want ',' or %q", end)
 		}
-		if err := each(); err != nil {
+		if err := member(); err != nil {
 			return err
 		}
 	}
-	d.i++
 	return nil
 }
 
-// object reads an object, calling member with each key and the decoder at
-// its value, which member must read.
-func (d *decoder) object(member func(key string) error) error {
-	return d.list('{', '}', func() error {
-		k, err := d.str()
-		if err == nil && k == nil {
-			err = d.errorf("want a string key")
-		}
-		if err == nil && (d.peek() != ':' || !d.accept(':')) {
-			err = d.errorf("want ':'")
-		}
-		if err != nil {
-			return err
-		}
-		return member(*k)
-	})
-}
-
-// strings reads an object of strings; nil for another value.
-func (d *decoder) strings() (map[string]string, error) {
-	if d.peek() != '{' {
-		return nil, d.skip()
-	}
-	m, ok := map[string]string{}, true
-	err := d.object(func(k string) error {
-		v, err := d.str()
-		if v == nil {
-			ok = false
-		} else {
-			m[k] = *v
-		}
-		return err
-	})
-	if !ok {
-		m = nil
-	}
-	return m, err
-}
-
-// str reads a string; nil for another value.
-func (d *decoder) str() (*string, error) {
-	if d.peek() != '"' {
-		return nil, d.skip()
-	}
-	var b []byte
-	for d.i++; ; d.i++ {
-		if d.i >= len(d.s) {
-			return nil, d.errorf("unterminated string")
-		}
-		switch c := d.s[d.i]; {
-		case c == '"':
-			d.i++
-			s := string(b)
-			return &s, nil
-		case c < 0x20:
-			return nil, d.errorf("control character in a string")
-		case c >= utf8.RuneSelf: // invalid UTF-8 becomes U+FFFD (as encoding/json)
-			r, n := utf8.DecodeRune(d.s[d.i:])
-			b, d.i = utf8.AppendRune(b, r), d.i+n-1
-		case c != '\\':
-			b = append(b, c)
-		case d.i+1 < len(d.s) && strings.IndexByte(`"\/bfnrt`, d.s[d.i+1]) >= 0:
-			d.i++
-			b = append(b, "\"\\/\b\f\n\r\t"[strings.IndexByte(`"\/bfnrt`, d.s[d.i])])
-		default:
-			r, err := d.hex4()
-			if err != nil {
-				return nil, err
-			}
-			if utf16.IsSurrogate(r) { // a pair, else U+FFFD (as encoding/json)
-				at := d.i
-				if r2, err := d.hex4(); err == nil && utf16.DecodeRune(r, r2) != utf8.RuneError {
-					r = utf16.DecodeRune(r, r2)
-				} else {
-					d.i, r = at, utf8.RuneError
-				}
-			}
-			b = utf8.AppendRune(b, r)
-		}
-	}
-}
-
-// hex4 reads \uXXXX at d.i and leaves d.i on its last digit.
-func (d *decoder) hex4() (rune, error) {
-	if d.s[d.i] != '\\' {
-		d.i++
-	}
-	if d.i+5 >= len(d.s) || d.s[d.i] != '\\' || d.s[d.i+1] != 'u' {
-		return 0, d.errorf("bad escape")
-	}
-	n, err := strconv.ParseUint(string(d.s[d.i+2:d.i+6]), 16, 32)
-	if err != nil {
-		return 0, d.errorf("bad \\u escape")
-	}
-	d.i += 5
-	return rune(n), nil
-}
-
-// skip reads any value.
-func (d *decoder) skip() error {
-	switch d.peek() {
-	case '{':
-		return d.object(func(string) error { return d.skip() })
-	case '[':
-		return d.list('[', ']', d.skip)
-	case '"':
-		_, err := d.str()
-		return err
-	}
-	for _, lit := range []string{"true", "false", "null"} {
-		if strings.HasPrefix(string(d.s[d.i:]), lit) {
-			d.i += len(lit)
-			return nil
-		}
-	}
-	start := d.i // -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
-	d.accept('-')
-	ok := d.accept('0') || d.digits()
-	if ok && d.accept('.') {
+// number reads -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?.
+func (d *decoder) number() error {
+	start := d.i
+	d.skip("-")
+	ok := d.skip("0") || d.digits()
+	if ok && d.skip(".") {
 		ok = d.digits()
 	}
-	if ok && (d.accept('e') || d.accept('E')) {
-		_ = d.accept('+') || d.accept('-')
+	if ok && (d.skip("e") || d.skip("E")) {
+		_ = d.skip("+") || d.skip("-")
 		ok = d.digits()
 	}
 	if !ok {
@@ -300,10 +205,59 @@ func (d *decoder) skip() error {
 	return nil
 }
 
+// skip consumes c if it comes next (no blanks skipped).
+func (d *decoder) skip(c string) bool {
+	if bytes.HasPrefix(d.s[d.i:], []byte(c)) {
+		d.i++
+		return true
+	}
+	return false
+}
+
 func (d *decoder) digits() bool {
 	start := d.i
 	for d.i < len(d.s) && d.s[d.i] >= '0' && d.s[d.i] <= '9' {
 		d.i++
 	}
 	return d.i > start
+}
+
+// str reads a string whose opening quote was read. Invalid UTF-8 and lone
+// surrogates become U+FFFD, as in encoding/json.
+func (d *decoder) str() (string, error) {
+	var b []byte
+	for ; d.i < len(d.s); d.i++ {
+		switch c := d.s[d.i]; {
+		case c == '"':
+			d.i++
+			return string([]rune(string(b))), nil // each invalid byte a U+FFFD
+		case c < 0x20:
+			return "", d.errorf("control character in a string")
+		case c != '\\':
+			b = append(b, c)
+		case d.i+1 < len(d.s) && strings.IndexByte(`"\/bfnrt`, d.s[d.i+1]) >= 0:
+			d.i++
+			b = append(b, "\"\\/\b\f\n\r\t"[strings.IndexByte(`"\/bfnrt`, d.s[d.i])])
+		default:
+			r, ok := d.hex4(d.i)
+			if !ok {
+				return "", d.errorf("bad escape")
+			}
+			d.i += 5
+			if r2, ok := d.hex4(d.i + 1); ok && utf16.DecodeRune(r, r2) != utf8.RuneError {
+				r, d.i = utf16.DecodeRune(r, r2), d.i+6
+			}
+			b = utf8.AppendRune(b, r) // a lone surrogate is U+FFFD
+		}
+	}
+	return "", d.errorf("unterminated string")
+}
+
+// hex4 is the \uXXXX escape at i, if there is one.
+func (d *decoder) hex4(i int) (rune, bool) {
+	if i+6 > len(d.s) || d.s[i] != '\\' || d.s[i+1] != 'u' {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(string(d.s[i+2:i+6]), 16, 32)
+	return rune(n), err == nil
 }

@@ -35,6 +35,10 @@ func TestMetadataDecoder(t *testing.T) {
 		{"trailing comma", `{"a": 1,}`, Metadata{}, []string{"not a JSON object"}},
 		{"empty", ``, Metadata{}, []string{"not a JSON object"}},
 		{"too large", `{"a": "` + strings.Repeat("x", MaxMetadata) + `"}`, Metadata{}, []string{"more than 1048576"}},
+		{"nested as deep as encoding/json takes", `{"a": ` + strings.Repeat("[", 9999) + strings.Repeat("]", 9999) + `}`,
+			Metadata{}, []string{`unknown field "a"`}},
+		{"nested deeper", `{"a": ` + strings.Repeat("[", 10000) + strings.Repeat("]", 10000) + `}`, Metadata{},
+			[]string{"nested deeper than 10000"}},
 	} {
 		got, warns := ParseMetadata([]byte(tc.in))
 		if !reflect.DeepEqual(got, tc.want) {

@@ -26,11 +26,6 @@ type Paths struct {
 	Kernel, Initrd, Cmdline, ProcCmdline, Keys string
 }
 
-// At is the layout under root ("" on a node).
-func At(root string) Paths {
-	return Paths{root + "/kernel", root + "/kernel.initrd", root + "/kernel.cmdline", root + "/proc/cmdline", root + "/etc/stageinit"}
-}
-
 // MaxCmdline is the longest command line the kernel takes: x86's
 // COMMAND_LINE_SIZE is 2048 bytes including the terminating NUL.
 const MaxCmdline = 2047
@@ -260,10 +255,11 @@ func errno(err error) error {
 }
 
 // Failed renames the kernel to Kernel+".failed" so the next round does not
-// try it again; the node stays up on the running kernel.
-func Failed(p Paths) error {
+// try it again (the node stays up on the running kernel), and returns why
+// as an error, with the rename's own failure if it failed.
+func Failed(p Paths, why string) error {
 	if err := os.Rename(p.Kernel, p.Kernel+".failed"); err != nil {
-		return fmt.Errorf("rename %s %s.failed: %w", p.Kernel, p.Kernel, err)
+		return fmt.Errorf("%s; rename %s %s.failed: %w", why, p.Kernel, p.Kernel, err)
 	}
-	return nil
+	return errors.New(why)
 }

@@ -124,14 +124,17 @@ func TestErrorClassification(t *testing.T) {
 
 func TestFailed(t *testing.T) {
 	p := layout(t, map[string]string{"kernel": "K"})
-	if err := Failed(p); err != nil {
-		t.Fatal(err)
+	if err := Failed(p, "why"); err == nil || err.Error() != "why" {
+		t.Fatalf("error %v, want why", err)
 	}
 	if _, err := os.Stat(p.Kernel + ".failed"); err != nil {
 		t.Errorf("no .failed: %v", err)
 	}
 	if _, err := os.Stat(p.Kernel); !os.IsNotExist(err) {
 		t.Errorf("kernel still there")
+	}
+	if err := Failed(p, "again"); err == nil || !strings.HasPrefix(err.Error(), "again; rename "+p.Kernel) {
+		t.Errorf("a rename that fails: %v", err)
 	}
 }
 

@@ -5,14 +5,10 @@ import (
 	"testing"
 )
 
-type ender chan struct{}
-
-func (e ender) End() { close(e) }
-
 func TestGuard(t *testing.T) {
 	var out syncBuffer
-	end := make(ender)
-	log := NewLogger(&out, false, end)
+	end := make(chan struct{})
+	log := NewLogger(&out, false, func() { close(end) })
 	go func() {
 		defer log.Guard()
 		panic("boom")

@@ -23,7 +23,7 @@ import (
 type Logger struct {
 	Verbose bool // log Debug lines too
 
-	end     Ender
+	end     func()
 	w       io.Writer
 	kmsg    bool
 	q       chan entry
@@ -42,7 +42,7 @@ type entry struct {
 // end ends the process after a panic (Guard). Its queue and its writer
 // goroutine come with the first line (a supervisor that has nothing to
 // say makes neither).
-func NewLogger(w io.Writer, kmsgStyle bool, end Ender) *Logger {
+func NewLogger(w io.Writer, kmsgStyle bool, end func()) *Logger {
 	return &Logger{w: w, kmsg: kmsgStyle, end: end}
 }
 

@@ -7,8 +7,7 @@ import (
 
 // Timeline is the boot path as marks, in milliseconds since init's main
 // began (monotonic clock), for one log line: where the time between the
-// kernel's exec of /init and the first stage goes. A nil Timeline marks
-// nothing.
+// kernel's exec of /init and the first stage goes.
 type Timeline struct {
 	Begin time.Time
 	line  []byte
@@ -16,9 +15,6 @@ type Timeline struct {
 
 // Mark notes that step has just ended.
 func (t *Timeline) Mark(step string) {
-	if t == nil {
-		return
-	}
 	if len(t.line) > 0 {
 		t.line = append(t.line, ", "...)
 	}

@@ -4,6 +4,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/stageinit/stageinit/kexecboot"
 	"github.com/stageinit/stageinit/stages"
 	"golang.org/x/sys/unix"
 )
@@ -32,22 +33,33 @@ var rebootCmd = [...]int{kexecJump: unix.LINUX_REBOOT_CMD_KEXEC, coldReboot: uni
 // restart. A microVM powers off (or halts, when asked to).
 func (n *node) decide() final {
 	switch {
-	case n.req == stages.PoweroffRequest || n.exists("/poweroff"):
+	case n.req == stages.PoweroffRequest || exists(n.files.poweroff):
 		return powerOff
 	case n.req == stages.HaltRequest:
 		return halt
 	case n.microVM:
 		return powerOff
-	case n.exists("/reboot"):
+	case exists(n.files.reboot):
 		return coldReboot
-	case n.exists("/kernel"):
+	case exists(n.files.kexec.Kernel):
 		return kexecJump
 	}
 	return softRestart
 }
 
-func (n *node) exists(p string) bool {
-	_, err := os.Lstat(n.root + p)
+// files are where a stage leaves its wishes for the final action, and
+// pstore's pmsg, which keeps init's last line across a warm reset (README
+// "Files").
+type files struct {
+	poweroff, reboot, pmsg string
+	kexec                  kexecboot.Paths
+}
+
+var nodeFiles = files{"/poweroff", "/reboot", "/dev/pmsg0", kexecboot.Paths{Kernel: "/kernel", Initrd: "/kernel.initrd",
+	Cmdline: "/kernel.cmdline", ProcCmdline: "/proc/cmdline", Keys: "/etc/stageinit"}}
+
+func exists(p string) bool {
+	_, err := os.Lstat(p)
 	return err == nil
 }
 
@@ -62,8 +74,8 @@ func (n *node) carryOut() {
 	}
 	line := n.hist.shutdown(n.final, n.req)
 	n.log.Infof("%s", line)
-	if n.exists("/dev/pmsg0") { // pstore's pmsg: kept across a warm reset
-		n.m.WriteFile(n.root+"/dev/pmsg0", "init: "+line+"\n")
+	if exists(n.files.pmsg) {
+		n.m.WriteFile(n.files.pmsg, "init: "+line+"\n")
 	}
 	if f := n.final; f != softRestart {
 		switch f {

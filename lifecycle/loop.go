@@ -30,7 +30,7 @@ const (
 	drainTimer                 // the ended stage's relay gets 100 ms to finish
 	teardownTimer              // teardown's grace period, then its reap deadline
 	reapTimer                  // reaping stopped short: go on at once
-	syncTimer                  // sync(2)'s deadline (node)
+	workTimer                  // the deadline of work off the loop (node)
 	pauseTimer                 // the wait before the next round (node)
 	petTimer                   // the watchdog's next keepalive (node)
 	lookTimer                  // the next look for a watchdog device (node)

@@ -39,7 +39,7 @@ type node struct {
 	boot      stages.Spec // /etc/boot, or the microVM command
 	reboot    stages.Spec // /etc/reboot
 	microVM   bool
-	root      string // prefix of the control files /reboot, /poweroff and /kernel: "" on a node
+	files     files
 	allowance int    // seconds the watchdog counts through a kexec
 
 	phase    phase
@@ -48,17 +48,26 @@ type node struct {
 	kexecErr string // INIT_KEXEC_ERROR for the next boot stage
 	quick    int    // rounds in a row whose boot stage failed or ended within 1 s
 	hist     history
+	seq      int // the work off the loop (offLoop) whose end counts
 	warned   bool // the metrics file could not be written (logged once)
 	// saidNoReboot: the missing reboot stage was logged (once a boot)
 	saidNoReboot bool
 }
 
-// work is the result of work done off the loop in a phase.
+// work is the end of work done off the loop (offLoop).
 type work struct {
-	phase phase
-	err   error
-	took  time.Duration
+	seq  int // which: a later one's end makes an earlier one's stale
+	err  error
+	took time.Duration
 }
+
+// Deadlines of the work off the loop: loading the next kernel (with its
+// verification) from a file system that may hang, and sync(2), which a
+// hung NFS server may hold.
+const (
+	loadDeadline = 60 * time.Second
+	syncDeadline = 10 * time.Second
+)
 
 func (n *node) request(a stages.Action, why string) {
 	if a > n.req {
@@ -84,9 +93,15 @@ func (n *node) timer(t timer) {
 	case lookTimer:
 		n.look()
 		n.at[lookTimer] = time.Now().Add(30 * time.Second)
-	case syncTimer:
-		n.log.Errf("teardown: sync did not finish in 10s, going on")
-		n.carryOut()
+	case workTimer:
+		n.seq++ // what the work says later is stale
+		if n.phase == loading {
+			n.log.Errf("kexec: loading %s did not end within %v: soft restart instead", n.files.kexec.Kernel, loadDeadline)
+			n.worked(work{n.seq, kexecboot.Failed(n.files.kexec, "load did not end within "+loadDeadline.String()), loadDeadline})
+		} else {
+			n.log.Errf("teardown: sync did not finish in %v, going on", syncDeadline)
+			n.worked(work{seq: n.seq})
+		}
 	}
 	n.at[petTimer] = n.dog.Due
 }
@@ -190,20 +205,34 @@ func (n *node) finish() {
 		n.teardown()
 		return
 	}
-	n.phase = loading
 	words := n.hist.words(n.req, time.Now())
+	n.offLoop(loading, loadDeadline, func() error { return n.loadKernel(words) })
+}
+
+// sync syncs after teardown, off the loop: a hung NFS server must not
+// stop a reboot.
+func (n *node) sync() { n.offLoop(syncing, syncDeadline, func() error { n.m.Sync(); return nil }) }
+
+// offLoop runs f in a goroutine of its own, in phase p, with a deadline:
+// work that blocks for seconds leaves the loop free to pet the watchdog
+// and take requests.
+func (n *node) offLoop(p phase, deadline time.Duration, f func() error) {
+	n.seq++
+	seq := n.seq
+	n.phase, n.at[workTimer] = p, time.Now().Add(deadline)
 	go func() {
 		defer n.log.Guard()
 		begin := time.Now()
-		err := n.loadKernel(words)
-		n.results <- work{loading, err, time.Since(begin)}
+		err := f()
+		n.results <- work{seq, err, time.Since(begin)}
 	}()
 }
 
 func (n *node) worked(w work) {
-	if w.phase != n.phase {
-		return // a sync that outlived its deadline
+	if w.seq != n.seq {
+		return // work that outlived its deadline
 	}
+	n.at[workTimer] = time.Time{}
 	switch n.phase {
 	case loading:
 		if n.hist.load = w.took; w.err != nil {
@@ -213,34 +242,19 @@ func (n *node) worked(w work) {
 		n.phase = tearingDown
 		n.teardown()
 	case syncing:
-		n.at[syncTimer] = time.Time{}
 		n.carryOut()
 	}
-}
-
-// sync syncs after teardown, off the loop, with a deadline: a hung NFS
-// server must not stop a reboot.
-func (n *node) sync() {
-	n.phase, n.at[syncTimer] = syncing, time.Now().Add(10*time.Second)
-	go func() {
-		defer n.log.Guard()
-		n.m.Sync()
-		n.results <- work{phase: syncing}
-	}()
 }
 
 // loadKernel loads /kernel, with words for the next generation. On
 // failure it renames /kernel out of the way: the node stays up on the
 // running kernel.
 func (n *node) loadKernel(words []string) error {
-	begin, p := time.Now(), kexecboot.At(n.root)
+	begin, p := time.Now(), n.files.kexec
 	notes, err := kexecboot.Load(n.m, p, words...)
 	if err != nil {
 		n.log.Errf("%v; soft restart instead", err)
-		if err := kexecboot.Failed(p); err != nil {
-			n.log.Errf("%v", err)
-		}
-		return err
+		return kexecboot.Failed(p, err.Error())
 	}
 	logAll(n.log.Infof, notes)
 	n.log.Infof("kexec: loaded %s in %v", p.Kernel, time.Since(begin).Round(time.Millisecond))

@@ -46,13 +46,23 @@ func newTestNode(t *testing.T, m *machinetest.Fake, dir string) *node {
 	must(t, os.WriteFile(filepath.Join(dir, "etc/reboot"), nil, 0o755))
 	streams, _ := console.Open(dev)
 	ep := config.EP{Grace: time.Second, ExitBase: 128, Backoff: time.Second}
-	n := &node{loop: newLoop(m, log, ep, stages.MachineTable(nil)), streams: streams, root: dir,
+	n := &node{loop: newLoop(m, log, ep, stages.MachineTable(nil)), streams: streams, files: filesIn(dir),
 		boot:   stages.Spec{Name: "boot", Argv: []string{"/etc/boot"}},
 		reboot: stages.Spec{Name: "reboot", Argv: []string{dir + "/etc/reboot"}, NoRestart: true},
 		dog:    &hardware.Watchdog{M: m, Log: log},
 		hist:   history{gen: 1, reason: "poweron", start: time.Now(), dir: filepath.Join(dir, "run")}}
 	n.node = n
 	return n
+}
+
+// filesIn is the node's control files under dir.
+func filesIn(dir string) files {
+	f := nodeFiles
+	for _, p := range []*string{&f.poweroff, &f.reboot, &f.pmsg, &f.kexec.Kernel, &f.kexec.Initrd, &f.kexec.Cmdline,
+		&f.kexec.ProcCmdline, &f.kexec.Keys} {
+		*p = dir + *p
+	}
+	return f
 }
 
 // calls are the fake's calls with the kexec load's time in milliseconds
@@ -209,9 +219,10 @@ func TestDecide(t *testing.T) {
 		{stages.HaltRequest, nil, true, halt},
 		{stages.RebootRequest, []string{"/kernel"}, true, powerOff},
 	} {
-		n := &node{root: t.TempDir(), req: tc.req, microVM: tc.microVM}
+		dir := t.TempDir()
+		n := &node{files: filesIn(dir), req: tc.req, microVM: tc.microVM}
 		for _, f := range tc.files {
-			must(t, os.WriteFile(n.root+f, nil, 0o644))
+			must(t, os.WriteFile(dir+f, nil, 0o644))
 		}
 		if got := n.decide(); got != tc.want {
 			t.Errorf("decide(%v, %v, %v) = %v, want %v", tc.req, tc.files, tc.microVM, got, tc.want)
@@ -339,5 +350,40 @@ func TestNoRebootStage(t *testing.T) {
 	settle(t, n)
 	if text := out.read(n.log); !strings.Contains(text, "<3>init: reboot: execve") {
 		t.Errorf("an /etc/reboot that cannot run is not an error:\n%s", text)
+	}
+}
+
+// TestKexecLoadDeadline: a load that does not end (a hung file system)
+// is given up at its deadline: /kernel.failed, a soft restart, and the
+// next boot stage says why; what the load says later is ignored.
+func TestKexecLoadDeadline(t *testing.T) {
+	m := &machinetest.Fake{Hang: make(chan struct{})}
+	dir := t.TempDir()
+	n := newTestNode(t, m, dir)
+	must(t, os.WriteFile(dir+"/kernel", []byte("K"), 0o644))
+	n.startRound()
+	exitLeader(t, n, 0)
+	exitLeader(t, n, 0)
+	if n.phase != loading || n.at[workTimer].IsZero() {
+		t.Fatalf("phase %v, deadline %v: not loading under a deadline", phaseNames[n.phase], n.at[workTimer])
+	}
+	n.fire(workTimer)
+	if n.phase != syncing || n.final != softRestart {
+		t.Fatalf("phase %v final %v after the deadline, want a soft restart on its way", phaseNames[n.phase], n.final)
+	}
+	close(m.Hang)
+	if w := <-n.results; w.seq == n.seq { // the load ends after all: stale
+		t.Fatalf("the late load has the current sequence %d", w.seq)
+	}
+	settle(t, n)
+	if n.phase != pausing || m.Count("reboot") != 0 {
+		t.Errorf("phase %v, calls %q: want a soft restart", phaseNames[n.phase], m.Calls())
+	}
+	if _, err := os.Stat(dir + "/kernel.failed"); err != nil {
+		t.Errorf("/kernel not renamed: %v", err)
+	}
+	round(t, n)
+	if e := env(t, m, -2); !strings.Contains(e, "INIT_KEXEC_ERROR=load did not end within 1m0s") {
+		t.Errorf("next boot stage lacks why:\n%s", e)
 	}
 }

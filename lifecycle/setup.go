@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"io"
 	"os"
 	"slices"
 	"strings"
@@ -29,10 +30,8 @@ func Machine(args []string, version string, begin time.Time) {
 	if sigErr != nil {
 		e.warns = append(e.warns, sigErr.Error())
 	}
-	c := &crash{m: m}
 	w, kmsgStyle := e.streams.LogOutput()
-	log := kmsg.NewLogger(w, kmsgStyle, c)
-	c.log = log
+	log := newLog(m, w, kmsgStyle)
 	defer log.Guard()
 	n := newNode(m, log, e, args, version)
 	n.look()
@@ -124,6 +123,7 @@ func configure(m machine.Machine, log *kmsg.Logger, streams *console.Streams, cm
 		boot:      stages.Spec{Name: "boot", Argv: []string{"/etc/boot"}, Env: env, Dir: dir},
 		reboot:    stages.Spec{Name: "reboot", Argv: []string{"/etc/reboot"}, Env: env, Dir: dir, NoRestart: true},
 		microVM:   len(command) > 0,
+		files:     nodeFiles,
 		dog:       &hardware.Watchdog{M: m, Log: log, Devs: []string{"/dev/watchdog0", "/dev/watchdog"}, Timeout: cmdline.Watchdog},
 		allowance: 120,
 	}
@@ -201,22 +201,22 @@ func logAll(logf func(string, ...any), lists ...[]string) {
 	}
 }
 
-// crash ends init after a panic that a Guard logged: a supervisor exits
-// 70; pid 1, which must not exit, reboots (cold) after 3 s.
-type crash struct {
-	m   machine.Machine
-	log *kmsg.Logger
-}
-
-func (c *crash) End() {
-	if os.Getpid() != 1 {
-		os.Exit(70)
-	}
-	time.Sleep(3 * time.Second)
-	c.m.Sync()
-	c.log.Critf("reboot after panic: %v", c.m.Reboot(unix.LINUX_REBOOT_CMD_RESTART))
-	c.log.Flush(time.Second)
-	for {
-		time.Sleep(time.Hour)
-	}
+// newLog makes init's log. After a panic that a Guard logged, init ends:
+// a supervisor exits 70; pid 1, which must not exit, makes a cold reboot
+// 3 s later.
+func newLog(m machine.Machine, w io.Writer, kmsgStyle bool) *kmsg.Logger {
+	var log *kmsg.Logger
+	log = kmsg.NewLogger(w, kmsgStyle, func() {
+		if os.Getpid() != 1 {
+			os.Exit(70)
+		}
+		time.Sleep(3 * time.Second)
+		m.Sync()
+		log.Critf("cold reboot after a panic: %v", m.Reboot(unix.LINUX_REBOOT_CMD_RESTART))
+		log.Flush(time.Second)
+		for {
+			time.Sleep(time.Hour)
+		}
+	})
+	return log
 }

@@ -20,9 +20,8 @@ import (
 // container, where it reaches only that pid namespace.
 func Supervise(command []string, verbose bool) int {
 	m := machine.Real{}
-	c := &crash{m: m}
-	log := kmsg.NewLogger(kmsg.FD(2), false, c)
-	c.log, log.Verbose = log, verbose
+	log := newLog(m, kmsg.FD(2), false)
+	log.Verbose = verbose
 	defer log.Flush(time.Second)
 	sigfd, err := stages.Notify()
 	if err != nil {

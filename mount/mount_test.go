@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/stageinit/stageinit/kmsg"
 	"github.com/stageinit/stageinit/machine/machinetest"
 	"golang.org/x/sys/unix"
 )
@@ -35,7 +36,7 @@ func TestApply(t *testing.T) {
 		Dir{dir + "/taken/x"},
 	}
 	m := &machinetest.Fake{Fail: map[string]error{"mount devtmpfs": unix.ENODEV}}
-	done, failed := Apply(table, m, nil)
+	done, failed := Apply(table, m, &kmsg.Timeline{})
 	calls := m.Calls()
 	if want := []string{"mount  /", "mount devtmpfs " + dir + "/dev", "mount cgroup2 " + dir + "/sys/fs/cgroup"}; !reflect.DeepEqual(calls, want) {
 		t.Errorf("mount calls %q, want %q (proc already mounted)", calls, want)

@@ -24,7 +24,8 @@ type Fake struct {
 	Fail      map[string]error
 	Real      bool
 	Kids      bool
-	CardReset bool // the watchdog says it reset the machine
+	CardReset bool          // the watchdog says it reset the machine
+	Hang      chan struct{} // KexecFileLoad waits for it, when set: a hung file system
 
 	mu      sync.Mutex
 	calls   []string
@@ -115,6 +116,9 @@ func (f *Fake) Sync() { f.record("sync", "") }
 func (f *Fake) Reboot(cmd int) error { return f.record("reboot", " %#x", uint32(cmd)) }
 
 func (f *Fake) KexecFileLoad(kernel, initrd *os.File, cmdline string) error {
+	if f.Hang != nil {
+		<-f.Hang
+	}
 	return f.record("kexec", " %s %s %q", kernel.Name(), name(initrd), cmdline)
 }
 
