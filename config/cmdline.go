@@ -20,6 +20,10 @@ type Cmdline struct {
 	// KexecWatchdog is stageinit.kexec_watchdog=SECONDS, the timeout the
 	// watchdog keeps counting through a kexec (nil: the default, 120 s).
 	KexecWatchdog *int
+	// RebootTimeout is stageinit.reboot_timeout=SECONDS (or the plain
+	// word STAGEINIT_REBOOT_TIMEOUT=SECONDS), the deadline of /etc/reboot
+	// (0: none; nil: the default, 90 s).
+	RebootTimeout *int
 	// MetricsDir is stageinit.metrics_dir=, where init writes its metrics.
 	MetricsDir string
 	// Kexec is what the previous init added before it jumped here; nil
@@ -107,6 +111,8 @@ var cmdlineWords = map[string]func(c *Cmdline, v string) error{
 	"printk.devkmsg":           func(c *Cmdline, _ string) error { c.DevkmsgSet = true; return nil },
 	"stageinit.watchdog":       func(c *Cmdline, v string) error { return setSeconds(&c.Watchdog, v) },
 	"stageinit.kexec_watchdog": func(c *Cmdline, v string) error { return setSeconds(&c.KexecWatchdog, v) },
+	"stageinit.reboot_timeout": func(c *Cmdline, v string) error { return setSeconds(&c.RebootTimeout, v) },
+	"STAGEINIT_REBOOT_TIMEOUT": func(c *Cmdline, v string) error { return setSeconds(&c.RebootTimeout, v) },
 }
 
 // set sets *dst to v unless err says v is wrong.

@@ -58,6 +58,10 @@ func TestParseCmdline(t *testing.T) {
 		{"words after -- are the command", "quiet -- /bin/app env.X=1 workdir=/x", Cmdline{Command: []string{"/bin/app", "env.X=1", "workdir=/x"}}, nil},
 		{"bare --", "quiet --", Cmdline{Command: []string{}}, nil},
 		{"watchdog", "stageinit.watchdog=30 stageinit.kexec_watchdog=0", Cmdline{Watchdog: ptr(30), KexecWatchdog: ptr(0)}, nil},
+		{"reboot timeout", "stageinit.reboot_timeout=0", Cmdline{RebootTimeout: ptr(0)}, nil},
+		{"reboot timeout as a plain word, the last wins", "stageinit.reboot_timeout=5 STAGEINIT_REBOOT_TIMEOUT=120",
+			Cmdline{RebootTimeout: ptr(120)}, nil},
+		{"reboot timeout not a number", "stageinit.reboot_timeout=1m", Cmdline{}, []string{"stageinit.reboot_timeout=1m"}},
 		{"watchdog not a number", "stageinit.watchdog=-1 stageinit.kexec_watchdog=2m stageinit.watchdog=4294967296", Cmdline{},
 			[]string{"stageinit.watchdog=-1", "stageinit.kexec_watchdog=2m", "stageinit.watchdog=4294967296"}},
 	} {

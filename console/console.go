@@ -14,21 +14,28 @@ import (
 )
 
 // Streams are the devices init opened; a nil field was not usable.
+// Console is the stages' stdout; init's own lines go to the console, when
+// they must, through a description of its own that never blocks (own:
+// write(2) on a stopped console fails with EAGAIN, and the line counts as
+// dropped).
 type Streams struct {
 	Null, Console, Kmsg *os.File
+	own                 int
 }
 
 // Open opens dev/null, dev/console and dev/kmsg under dev. Opening never
 // blocks: a FIFO or a stuck tty is opened O_NONBLOCK, then set blocking.
 func Open(dev string) (*Streams, []string) {
-	var s Streams
 	var warn []string
 	var err error
+	s := Streams{own: -1}
 	if s.Null, err = open(dev+"/null", unix.O_RDWR); err != nil {
 		warn = append(warn, err.Error())
 	}
 	if s.Console, err = open(dev+"/console", unix.O_WRONLY|unix.O_NOCTTY); err != nil {
 		warn = append(warn, err.Error()+": stage stdout goes to the kmsg relay")
+	} else {
+		s.own, _ = unix.Open(dev+"/console", unix.O_WRONLY|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	}
 	if s.Kmsg, err = open(dev+"/kmsg", unix.O_WRONLY|unix.O_APPEND); err != nil {
 		warn = append(warn, err.Error()+": the relay writes to the console")
@@ -45,13 +52,14 @@ func open(path string, flags int) (*os.File, error) {
 	return os.NewFile(uintptr(fd), path), nil
 }
 
-// LogOutput is where init's own log goes: kmsg records, else console lines.
+// LogOutput is where init's own log goes: kmsg records, else console
+// lines, which never wait for the console.
 func (s *Streams) LogOutput() (io.Writer, bool) {
 	switch {
 	case s.Kmsg != nil:
 		return s.Kmsg, true
-	case s.Console != nil:
-		return s.Console, false
+	case s.own >= 0:
+		return kmsg.FD(s.own), false
 	}
 	return io.Discard, false
 }
@@ -61,12 +69,11 @@ func (s *Streams) LogOutput() (io.Writer, bool) {
 // reaches the kernel log after init is gone.
 func (s *Streams) Adopt() []string {
 	var warn []string
-	w, _ := s.LogOutput()
-	err := s.Console
-	if f, ok := w.(*os.File); ok {
-		err = f
+	two := s.Kmsg
+	if two == nil {
+		two = s.Console
 	}
-	for fd, f := range []*os.File{s.Null, s.Console, err} {
+	for fd, f := range []*os.File{s.Null, s.Console, two} {
 		if f == nil {
 			continue
 		}

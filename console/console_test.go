@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stageinit/stageinit/kmsg"
+	"golang.org/x/sys/unix"
 )
 
 // dev makes a directory with the named device stand-ins: plain files, or
@@ -57,6 +58,9 @@ func TestOpen(t *testing.T) {
 		name := ""
 		if f, ok := w.(*os.File); ok {
 			name = filepath.Base(f.Name())
+		} else if fd, ok := w.(kmsg.FD); ok {
+			p, _ := os.Readlink(fmt.Sprintf("/proc/self/fd/%d", fd))
+			name = filepath.Base(p)
 		} else if w != io.Discard {
 			t.Errorf("%v: log output %T", tc.files, w)
 		}
@@ -109,5 +113,47 @@ func TestStageDropped(t *testing.T) {
 	s, _ := Open(dev(t, "null", "console", "kmsg->/dev/full"))
 	if _, n := run(t, s, kmsg.NewLogger(io.Discard, false, nil), `echo one >&2; echo two >&2; echo three >&2`); n != 3 {
 		t.Errorf("%d lines counted as dropped, want 3", n)
+	}
+}
+
+// TestLogNeverWaits: with no kmsg, init's own lines go to a console that
+// no one drains (a pty whose other end nobody reads, as a console stopped
+// by XOFF): the writes fail at once instead of waiting, and the stages'
+// stdout is still the blocking console.
+func TestLogNeverWaits(t *testing.T) {
+	ptmx, err := os.OpenFile("/dev/ptmx", os.O_RDWR, 0)
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer ptmx.Close()
+	n, err := unix.IoctlGetInt(int(ptmx.Fd()), unix.TIOCGPTN)
+	if err == nil {
+		err = unix.IoctlSetPointerInt(int(ptmx.Fd()), unix.TIOCSPTLCK, 0)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, _ := Open(dev(t, "null", fmt.Sprintf("console->/dev/pts/%d", n)))
+	w, _ := s.LogOutput()
+	done := make(chan int)
+	go func() {
+		failed := 0
+		for i := 0; i < 10000; i++ {
+			if _, err := w.Write([]byte(strings.Repeat("x", 99) + "\n")); err != nil {
+				failed++
+			}
+		}
+		done <- failed
+	}()
+	select {
+	case failed := <-done:
+		if failed == 0 {
+			t.Error("1 MB went into a pty nobody reads")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a write to the console waited")
+	}
+	if fl, _ := unix.FcntlInt(s.Console.Fd(), unix.F_GETFL, 0); fl&unix.O_NONBLOCK != 0 {
+		t.Error("the stages' stdout is nonblocking")
 	}
 }

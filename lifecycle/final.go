@@ -92,7 +92,7 @@ func (n *node) carryOut() {
 		n.dog.Resume()
 		n.at[petTimer] = n.dog.Due
 	}
-	n.req, n.hist.who, n.phase = 0, "", pausing
+	n.req, n.hist.who, n.hist.cut, n.phase = 0, "", "", pausing
 	n.at[pauseTimer] = time.Now().Add(n.pause())
 }
 

@@ -30,6 +30,8 @@ const (
 	drainTimer                 // the ended stage's relay gets 100 ms to finish
 	teardownTimer              // teardown's grace period, then its reap deadline
 	reapTimer                  // reaping stopped short: go on at once
+	killTimer                  // the leader got SIGKILL: if it has not ended by then, go on without it
+	rebootTimer                // the reboot stage's deadline (node)
 	workTimer                  // the deadline of work off the loop (node)
 	pauseTimer                 // the wait before the next round (node)
 	petTimer                   // the watchdog's next keepalive (node)
@@ -115,6 +117,12 @@ func (l *loop) fire(t timer) {
 	switch t {
 	case graceTimer:
 		l.run.Expire()
+		l.at[killTimer] = time.Now().Add(5 * time.Second)
+	case killTimer:
+		l.log.Errf("%s: pid %d still there 5s after SIGKILL (stuck in the kernel?): going on without it",
+			l.run.Spec.Name, l.run.Leader)
+		l.run.Exited(stages.Status{Pid: l.run.Leader, WS: unix.WaitStatus(syscall.SIGKILL)})
+		l.ended()
 	case againTimer:
 		l.startLeader()
 	case drainTimer:
@@ -214,7 +222,9 @@ func (l *loop) ended() {
 func (l *loop) drained() {
 	r, out := l.run, l.out
 	l.run, l.out, l.drain = nil, nil, nil
-	l.at[graceTimer], l.at[againTimer], l.at[drainTimer] = time.Time{}, time.Time{}, time.Time{}
+	for _, t := range []timer{graceTimer, againTimer, drainTimer, killTimer, rebootTimer} {
+		l.at[t] = time.Time{}
+	}
 	if out != nil {
 		if n := out.Dropped(); n > 0 {
 			l.log.Warnf("%s: %d lines dropped", r.Spec.Name, n)

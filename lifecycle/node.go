@@ -41,14 +41,16 @@ type node struct {
 	microVM   bool
 	files     files
 	allowance int    // seconds the watchdog counts through a kexec
+	// rebootTimeout is the reboot stage's deadline; 0: none
+	rebootTimeout time.Duration
 
 	phase    phase
 	req      stages.Action // the strongest request of the round; 0: none
 	final    final
-	kexecErr string // INIT_KEXEC_ERROR for the next boot stage
+	tell     []string // the next boot stage's environment only: INIT_KEXEC_ERROR, INIT_REBOOT_STOPPED
 	quick    int    // rounds in a row whose boot stage failed or ended within 1 s
 	hist     history
-	seq      int // the work off the loop (offLoop) whose end counts
+	seq      int    // the work off the loop (offLoop) whose end counts
 	warned   bool // the metrics file could not be written (logged once)
 	// saidNoReboot: the missing reboot stage was logged (once a boot)
 	saidNoReboot bool
@@ -69,18 +71,24 @@ const (
 	syncDeadline = 10 * time.Second
 )
 
+// request takes a reboot, halt or poweroff request: the boot stage is
+// stopped, and so is the reboot stage for a request at least as strong as
+// the round's; the strongest request of a round wins.
 func (n *node) request(a stages.Action, why string) {
 	if a > n.req {
 		n.req, n.hist.who = a, whoName(why)
 	}
 	n.log.Infof("%s requested (%s)", n.req.Shutdown(), why)
-	switch n.phase {
-	case pausing: // the boot stage starts and is stopped at once
+	switch {
+	case n.phase == pausing: // the boot stage starts and is stopped at once
 		n.at[pauseTimer] = time.Time{}
 		n.startRound()
-	case booting, rebooting:
+	case n.phase == booting:
 		n.run.Stop(syscall.SIGTERM, syscall.SIGCONT)
 		n.ended()
+	case n.phase == rebooting && a >= n.req: // asked again: it is cut short
+		n.log.Warnf("reboot: %s stopped: %s requested again (%s)", n.reboot.Argv[0], a.Shutdown(), why)
+		n.stopReboot("request")
 	}
 }
 
@@ -93,6 +101,10 @@ func (n *node) timer(t timer) {
 	case lookTimer:
 		n.look()
 		n.at[lookTimer] = time.Now().Add(30 * time.Second)
+	case rebootTimer:
+		n.log.Errf("reboot: %s still running after %v: stopped (TERM and CONT, KILL %v later)",
+			n.reboot.Argv[0], n.rebootTimeout, n.ep.Grace)
+		n.stopReboot("deadline")
 	case workTimer:
 		n.seq++ // what the work says later is stale
 		if n.phase == loading {
@@ -111,10 +123,7 @@ func (n *node) timer(t timer) {
 func (n *node) startRound() {
 	n.phase = booting
 	boot := n.boot
-	if n.kexecErr != "" {
-		boot.Env = append(slices.Clone(boot.Env), "INIT_KEXEC_ERROR="+n.kexecErr)
-		n.kexecErr = ""
-	}
+	boot.Env, n.tell = append(slices.Clone(boot.Env), n.tell...), nil
 	n.startNodeStage(boot)
 	if n.req != 0 && n.run != nil {
 		n.run.Stop(syscall.SIGTERM, syscall.SIGCONT)
@@ -162,12 +171,27 @@ func (n *node) stageEnded(r *stages.Run) {
 		rb.Env = append(slices.Clone(rb.Env), "INIT_BOOT_STATUS="+strconv.Itoa(r.Code(128)),
 			"INIT_SHUTDOWN="+n.req.Shutdown())
 		if n.hasReboot() {
-			n.phase = rebooting // it runs because of the request: only a new one stops it
-			n.startNodeStage(rb)
+			n.phase = rebooting
+			if n.startNodeStage(rb); n.rebootTimeout > 0 {
+				n.at[rebootTimer] = time.Now().Add(n.rebootTimeout)
+			}
 			return
 		}
 	}
 	n.finish()
+}
+
+// stopReboot cuts the reboot stage short (TERM and CONT, the grace
+// period, KILL) and says why to the next boot stage (INIT_REBOOT_STOPPED),
+// the next generation and the metrics.
+func (n *node) stopReboot(why string) {
+	if n.run != nil && n.hist.cut == "" {
+		n.hist.cut, n.hist.stopped = why, n.hist.stopped+1
+		n.tell = append(n.tell, "INIT_REBOOT_STOPPED="+why)
+		n.run.Stop(syscall.SIGTERM, syscall.SIGCONT)
+		n.ended()
+		n.publish()
+	}
 }
 
 // hasReboot tells whether there is a reboot stage to run. Many nodes have
@@ -236,7 +260,7 @@ func (n *node) worked(w work) {
 	switch n.phase {
 	case loading:
 		if n.hist.load = w.took; w.err != nil {
-			n.final, n.kexecErr = softRestart, w.err.Error()
+			n.final, n.tell = softRestart, append(n.tell, "INIT_KEXEC_ERROR="+w.err.Error())
 		}
 		n.publish()
 		n.phase = tearingDown

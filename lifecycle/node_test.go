@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -385,5 +386,89 @@ func TestKexecLoadDeadline(t *testing.T) {
 	round(t, n)
 	if e := env(t, m, -2); !strings.Contains(e, "INIT_KEXEC_ERROR=load did not end within 1m0s") {
 		t.Errorf("next boot stage lacks why:\n%s", e)
+	}
+}
+
+// TestRebootStageDeadline: a reboot stage still running at its deadline
+// gets TERM and CONT (then KILL at the grace period); the next boot stage
+// and the next generation are told.
+func TestRebootStageDeadline(t *testing.T) {
+	m := &machinetest.Fake{}
+	dir := t.TempDir()
+	n := newTestNode(t, m, dir)
+	n.rebootTimeout = time.Minute
+	n.startRound()
+	n.request(stages.RebootRequest, "SIGTERM")
+	exitLeader(t, n, unix.WaitStatus(syscall.SIGTERM))
+	if n.phase != rebooting || time.Until(n.at[rebootTimer]) < 59*time.Second {
+		t.Fatalf("phase %v, deadline in %v", phaseNames[n.phase], time.Until(n.at[rebootTimer]))
+	}
+	pgid := n.run.Leader
+	n.fire(rebootTimer)
+	if m.Count(fmt.Sprintf("kill %d terminated", -pgid)) != 1 || n.run.Grace.IsZero() {
+		t.Fatalf("reboot stage not stopped at its deadline: %q", m.Calls())
+	}
+	must(t, os.WriteFile(dir+"/kernel", []byte("K"), 0o644))
+	exitLeader(t, n, unix.WaitStatus(syscall.SIGTERM))
+	settle(t, n)
+	if c := calls(m); !slices.ContainsFunc(c, func(s string) bool { return strings.Contains(s, "stageinit.prev=reboot:SIGTERM:deadline ") }) {
+		t.Errorf("the next generation is not told: %q", c)
+	}
+	if n.hist.stopped != 1 || !strings.Contains(n.hist.metrics(0), "stageinit_reboot_stage_stopped_total 1") {
+		t.Errorf("stopped %d; metrics:\n%s", n.hist.stopped, n.hist.metrics(0))
+	}
+	os.Remove(dir + "/kernel")
+	round(t, n)
+	if e := env(t, m, -2); !strings.Contains(e, "INIT_REBOOT_STOPPED=deadline") {
+		t.Errorf("the next boot stage is not told:\n%s", e)
+	}
+	if e := env(t, m, -1); strings.Contains(e, "INIT_REBOOT_STOPPED") {
+		t.Errorf("told the reboot stage too:\n%s", e)
+	}
+}
+
+// TestAskedAgain: during a reboot stage run for a poweroff, a reboot
+// request (weaker) is logged and changes nothing; a second poweroff
+// request stops the reboot stage at once.
+func TestAskedAgain(t *testing.T) {
+	m := &machinetest.Fake{}
+	n := newTestNode(t, m, t.TempDir())
+	n.startRound()
+	n.request(stages.PoweroffRequest, "power button /dev/input/event0")
+	exitLeader(t, n, unix.WaitStatus(syscall.SIGTERM))
+	pgid := n.run.Leader
+	n.request(stages.RebootRequest, "SIGTERM")
+	if m.Count(fmt.Sprintf("kill %d", -pgid)) != 0 {
+		t.Fatalf("a weaker request stopped the reboot stage: %q", m.Calls())
+	}
+	n.request(stages.PoweroffRequest, "power button /dev/input/event0")
+	if m.Count(fmt.Sprintf("kill %d terminated", -pgid)) != 1 || n.hist.cut != "request" {
+		t.Fatalf("asked again, the reboot stage goes on: %q", m.Calls())
+	}
+	exitLeader(t, n, unix.WaitStatus(syscall.SIGTERM))
+	settle(t, n)
+	if c := m.Calls(); n.final != powerOff || c[len(c)-1] != "reboot 0x4321fedc" {
+		t.Errorf("final %v, calls %q", n.final, c)
+	}
+}
+
+// TestStuckAfterKill: a leader that does not end after SIGKILL (stuck in
+// the kernel) is given up 5 s later: the round goes on.
+func TestStuckAfterKill(t *testing.T) {
+	m := &machinetest.Fake{}
+	n := newTestNode(t, m, t.TempDir())
+	n.startRound()
+	n.request(stages.PoweroffRequest, "SIGUSR2")
+	n.fire(graceTimer)
+	if n.at[killTimer].IsZero() {
+		t.Fatal("no deadline after SIGKILL")
+	}
+	n.fire(killTimer)
+	drain(t, n)
+	if n.phase != rebooting {
+		t.Errorf("phase %v, want the reboot stage", phaseNames[n.phase])
+	}
+	if e := env(t, m, -1); !strings.Contains(e, "INIT_BOOT_STATUS=137") {
+		t.Errorf("reboot stage env:\n%s", e)
 	}
 }

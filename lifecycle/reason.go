@@ -28,6 +28,8 @@ type history struct {
 	restarts int           // stage restarts (EP_RESTART_ENABLED) so far
 	load     time.Duration // the last kexec load
 	who      string        // who asked for the round's request ("SIGTERM", "power-button"); "" : nobody
+	cut      string        // the round's reboot stage was stopped: "deadline" or "request"; "": it was not
+	stopped  int           // reboot stages stopped so far
 	dir      string        // where the metrics file goes
 }
 
@@ -99,8 +101,7 @@ func (h *history) line() string {
 	s := "generation " + strconv.Itoa(h.gen)
 	switch h.reason {
 	case "kexec":
-		req, who, _ := strings.Cut(h.prev, ":")
-		return s + ", after a kexec from generation " + strconv.Itoa(h.prevGen) + " (" + req + " requested by " + who + "), down " +
+		return s + ", after a kexec from generation " + strconv.Itoa(h.prevGen) + " (" + told(h.prev) + "), down " +
 			h.down.Round(100*time.Millisecond).String()
 	case "poweron":
 		return s + ", after a power-on (or a reset nothing recorded)"
@@ -119,7 +120,8 @@ func (h *history) words(a stages.Action, now time.Time) []string {
 		"stageinit.jump=" + strconv.FormatInt(now.UnixMilli(), 10)}
 }
 
-// ended is what this generation ends with: the request and who asked.
+// ended is what this generation ends with: the request, who asked, and
+// why its reboot stage was stopped, if it was ("reboot:SIGTERM:deadline").
 func (h *history) ended(a stages.Action) string {
 	req, who := a.Shutdown(), h.who
 	if a == 0 {
@@ -128,7 +130,25 @@ func (h *history) ended(a stages.Action) string {
 	if who == "" {
 		who = "boot-stage"
 	}
+	if h.cut != "" {
+		return req + ":" + who + ":" + h.cut
+	}
 	return req + ":" + who
+}
+
+// told says what ended's token says, for the log.
+func told(token string) string {
+	req, rest, _ := strings.Cut(token, ":")
+	who, cut, _ := strings.Cut(rest, ":")
+	s := req + " requested by " + who
+	if req == "none" {
+		s = "the boot stage ended"
+	}
+	if cut != "" {
+		s += "; its reboot stage was stopped " + map[string]string{"deadline": "at its deadline",
+			"request": "by a request"}[cut]
+	}
+	return s
 }
 
 // shutdown is the line logged (and kept in pmsg) before a final action.
@@ -137,13 +157,7 @@ func (h *history) shutdown(f final, a stages.Action) string {
 	if f == kexecJump {
 		s += " to generation " + strconv.Itoa(h.gen+1)
 	}
-	req, who, _ := strings.Cut(h.ended(a), ":")
-	if req == "none" {
-		s += ", the boot stage ended"
-	} else {
-		s += ", " + req + " requested by " + who
-	}
-	return s + ", up " + time.Since(h.start).Round(time.Second).String()
+	return s + ", " + told(h.ended(a)) + ", up " + time.Since(h.start).Round(time.Second).String()
 }
 
 // whoName is the token of who asked: the signal's name, or power-button.
@@ -169,6 +183,8 @@ func (h *history) metrics(armed time.Duration) string {
 		{"kernel_to_init_seconds", "From the kernel's start to init's start (CLOCK_BOOTTIME).", "gauge", "", h.kernel.Seconds()},
 		{"init_to_boot_stage_seconds", "From init's start to the first boot stage's start.", "gauge", "", h.toBoot.Seconds()},
 		{"stage_restarts_total", "Stages started again after a crash (EP_RESTART_ENABLED).", "counter", "", float64(h.restarts)},
+		{"reboot_stage_stopped_total", "Reboot stages (/etc/reboot) stopped at their deadline or by a request.", "counter", "",
+			float64(h.stopped)},
 		{"kexec_load_seconds", "How long the last kexec load took; 0 before any.", "gauge", "", h.load.Seconds()},
 		{"watchdog_timeout_seconds", "The hardware watchdog's timeout while init pets it; 0 when none is armed.", "gauge", "", armed.Seconds()},
 	}

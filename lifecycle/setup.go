@@ -131,6 +131,9 @@ func configure(m machine.Machine, log *kmsg.Logger, streams *console.Streams, cm
 	if cmdline.KexecWatchdog != nil {
 		n.allowance = *cmdline.KexecWatchdog
 	}
+	if n.rebootTimeout = 90 * time.Second; cmdline.RebootTimeout != nil {
+		n.rebootTimeout = time.Duration(*cmdline.RebootTimeout) * time.Second
+	}
 	if n.microVM {
 		n.boot.Name, n.boot.Argv = command[0][strings.LastIndexByte(command[0], '/')+1:], command
 	}
