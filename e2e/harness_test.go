@@ -183,6 +183,7 @@ type vm struct {
 	out     bytes.Buffer
 	at      int // the console offset after the last line a test awaited
 	mon     string
+	serial  net.Conn // the serial line, when the test holds it (qemu.Serial)
 	done    chan struct{}
 	started time.Time
 }
@@ -208,12 +209,14 @@ func boot(t *testing.T, kernel, initrd, cmdline string, timeout time.Duration) *
 
 // qemu is a QEMU run with more choices than boot's: Reboots lets a reset
 // (a watchdog's, a panic's reboot) restart the machine from its -kernel
-// instead of ending QEMU (-no-reboot); Args are extra QEMU arguments.
+// instead of ending QEMU (-no-reboot); Serial puts the serial line on a
+// socket the test holds, so that it can type (Type), XOFF included; Args
+// are extra QEMU arguments.
 type qemu struct {
 	Target                  *target // nil: amd64
 	Kernel, Initrd, Cmdline string
 	Timeout                 time.Duration // stretched by the calibration
-	Reboots                 bool
+	Reboots, Serial         bool
 	Args                    []string
 }
 
@@ -229,9 +232,15 @@ func (q qemu) boot(t *testing.T) *vm {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	v := &vm{t: t, mon: filepath.Join(dir, "mon.sock"), done: make(chan struct{})}
-	args := append(append(slices.Clone(tg.qemu[1:]), "-m", "1024", "-accel", "tcg", "-smp", "1", "-display", "none",
-		"-serial", "stdio", "-monitor", "unix:"+v.mon+",server=on,wait=off",
-		"-kernel", kernel, "-append", "console="+tg.console+" panic=-1 log_buf_len=16M quiet "+cmdline), q.Args...)
+	serial := []string{"-serial", "stdio"}
+	if q.Serial { // QEMU waits for the test to connect before it starts
+		serial = []string{"-chardev", "socket,id=ser0,path=" + filepath.Join(dir, "ser.sock") + ",server=on,wait=on",
+			"-serial", "chardev:ser0"}
+	}
+	args := append(slices.Clone(tg.qemu[1:]), "-m", "1024", "-accel", "tcg", "-smp", "1", "-display", "none")
+	args = append(append(args, serial...), "-monitor", "unix:"+v.mon+",server=on,wait=off",
+		"-kernel", kernel, "-append", "console="+tg.console+" panic=-1 log_buf_len=16M quiet "+cmdline)
+	args = append(args, q.Args...)
 	if !q.Reboots {
 		args = append(args, "-no-reboot")
 	}
@@ -245,6 +254,9 @@ func (q qemu) boot(t *testing.T) *vm {
 		t.Fatal(err)
 	}
 	go func() { v.cmd.Wait(); close(v.done) }()
+	if q.Serial {
+		v.connect(filepath.Join(dir, "ser.sock"))
+	}
 	timer := time.AfterFunc(stretch(q.Timeout), func() { v.cmd.Process.Kill() })
 	t.Cleanup(func() {
 		timer.Stop()
@@ -261,6 +273,33 @@ func (q qemu) boot(t *testing.T) *vm {
 		}
 	})
 	return v
+}
+
+// connect takes the serial line on its socket, and copies what comes to
+// the console.
+func (v *vm) connect(sock string) {
+	v.t.Helper()
+	for deadline := time.Now().Add(stretch(30 * time.Second)); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.Dial("unix", sock)
+		if err == nil {
+			v.serial = c
+			go io.Copy(v, c)
+			v.t.Cleanup(func() { c.Close() })
+			return
+		}
+		if time.Now().After(deadline) {
+			v.t.Fatalf("serial socket: %v", err)
+		}
+	}
+}
+
+// Type sends s on the serial line, as an operator types: "\x13" is XOFF
+// (Ctrl-S, Scroll Lock), "\x11" XON (Ctrl-Q).
+func (v *vm) Type(s string) {
+	v.t.Helper()
+	if _, err := v.serial.Write([]byte(s)); err != nil {
+		v.t.Fatalf("serial: %v", err)
+	}
 }
 
 // Wait waits for QEMU to exit (poweroff or reboot, with -no-reboot) and

@@ -3,6 +3,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -47,4 +48,25 @@ func TestQEMUTinyKernelKexec(t *testing.T) {
 	v.Expect("== demo node: generation 1", "staging an in-place kernel update",
 		"shutdown=reboot", "== demo node: generation 2", "== generation 2 is up: powering off", "reboot: Power down")
 	v.Wait()
+}
+
+// TestQEMUTinyKernelNoWarnings: the project's kernel, as its fragment
+// makes it, with the watchdog the tests use, gives init nothing to warn
+// about: the kernel log has no line of init's at warning or worse.
+func TestQEMUTinyKernelNoWarnings(t *testing.T) {
+	k := bzImage(t)
+	t.Parallel()
+	img := overlay(t, map[string][]byte{"/etc/reboot": []byte(`#!/bin/sh
+dmesg -r | sed -n 's/^<\([0-9]*\)>\(\[[^]]*\] *\)\{0,1\}init: /\1 /p' | while read -r p rest; do
+  [ $((p % 8)) -le 4 ] && echo "init warned: <$p> $rest"
+done
+echo "init's lines: $(dmesg | grep -c 'init: ')"
+`)})
+	v := qemu{Kernel: k, Initrd: img, Timeout: 3 * time.Minute, Args: []string{"-device", "i6300esb"},
+		Cmdline: "watchdog.stop_on_reboot=0"}.boot(t)
+	v.Expect("== generation 1 is up: powering off", "init's lines: ", "reboot: Power down")
+	c := v.Wait()
+	if strings.Contains(c, "init warned:") || strings.Contains(c, "init's lines: 0") {
+		t.Errorf("init warned on the project's own kernel, or the kernel log has none of its lines")
+	}
 }

@@ -109,18 +109,31 @@ kill -TERM 1; exec sleep 1000
 // TestQEMUPanicRebootsAndPstore: generation 1 kexecs into a command line
 // whose init does not exist, with no panic= of its own. Init adds
 // panic=10: the new kernel panics, ramoops keeps its log in RAM, and ten
-// seconds later the VM resets into generation 1, whose init names the
-// pstore records.
+// seconds later the VM resets. That boot's reason is panic, and its init
+// has moved the records to /run/stageinit/pstore: pstore is empty. It asks
+// for a cold reboot, whose shutdown line goes to pstore's pmsg; the boot
+// after the cold reset finds that line, and its reason is not panic: a
+// panic is reported once.
 func TestQEMUPanicRebootsAndPstore(t *testing.T) {
 	k := bzImage(t)
 	t.Parallel()
-	ramoops := "memmap=1M$0x3f000000 ramoops.mem_address=0x3f000000 ramoops.mem_size=0x100000 ramoops.record_size=0x10000"
+	ramoops := "memmap=1M$0x3f000000 ramoops.mem_address=0x3f000000 ramoops.mem_size=0x100000 " +
+		"ramoops.record_size=0x10000 ramoops.pmsg_size=0x10000"
 	gen1 := overlay(t, map[string][]byte{
 		"/boot/vmlinuz": read(t, k),
 		"/etc/boot": []byte(`#!/bin/sh
 /bin/busybox --install -s /bin
-if [ -n "$(ls /sys/fs/pstore)" ]; then echo "pstore after the reset: $(ls /sys/fs/pstore), reason=$INIT_BOOT_REASON"
-  grep '^stageinit_boot_reason' /run/stageinit/stageinit.prom | sed 's/^/metric: /'; touch /poweroff; exit 0; fi
+p=/run/stageinit/pstore
+if [ -e $p/dmesg-ramoops-0 ]; then
+  echo "after the panic: $(ls $p | tr '\n' ' '), left in pstore: $(ls /sys/fs/pstore | wc -l), reason=$INIT_BOOT_REASON"
+  grep '^stageinit_boot_reason' /run/stageinit/stageinit.prom | sed 's/^/metric: /'
+  touch /reboot; kill -TERM 1; exec sleep 1000
+fi
+if [ -e $p/pmsg-ramoops-0 ]; then
+  echo "after the cold reset: $(cat $p/pmsg-ramoops-0), reason=$INIT_BOOT_REASON"
+  grep '^stageinit_boot_reason' /run/stageinit/stageinit.prom | sed 's/^/metric: /'
+  touch /poweroff; exit 0
+fi
 echo "generation 1 up"
 cp /boot/vmlinuz /kernel
 echo 'console=ttyS0 ` + ramoops + ` rdinit=/nonexistent init=/nonexistent' > /kernel.cmdline
@@ -128,9 +141,12 @@ kill -TERM 1; exec sleep 1000
 `)})
 	v := qemu{Kernel: k, Initrd: gen1, Timeout: 4 * time.Minute, Reboots: true, Cmdline: "loglevel=7 " + ramoops}.boot(t)
 	v.Expect("generation 1 up", "added panic=10", "Kernel panic - not syncing: Requested init /nonexistent failed",
-		"Rebooting in 10 seconds", "init: pstore: ", "dmesg-ramoops-0", "init: generation 1, after a reset by panic",
-		"pstore after the reset: ", "dmesg-ramoops-0", "reason=panic", `metric: stageinit_boot_reason{reason="panic",previous=""} 1`,
-		"reboot: Power down")
+		"Rebooting in 10 seconds", "records of an earlier boot, moved to /run/stageinit/pstore: dmesg-ramoops-0",
+		"init: generation 1, after a reset by panic",
+		"after the panic: dmesg-ramoops-0 ", ", left in pstore: 0, reason=panic", `metric: stageinit_boot_reason{reason="panic",previous=""} 1`,
+		"shutdown: cold reboot", "init: generation 1, after a power-on",
+		"after the cold reset: init: shutdown: cold reboot, reboot requested by SIGTERM", "reason=poweron",
+		`metric: stageinit_boot_reason{reason="poweron",previous=""} 1`, "reboot: Power down")
 	<-v.done // a panic is the point: no noPanic
 }
 

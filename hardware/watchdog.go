@@ -29,7 +29,7 @@ type Watchdog struct {
 	Due    time.Time     // the next keepalive; zero while none is open
 	Reset  bool          // the device said it reset the machine (WDIOF_CARDRESET)
 	Armed  time.Duration // the open device's timeout; 0 while none is open
-	dev    machine.Watchdog
+	dev    machine.WatchdogDevice
 	every  time.Duration
 	off    bool // handed over or disarmed: do not reopen until Resume
 	failed bool // a keepalive failed (logged once)
@@ -104,7 +104,7 @@ func (w *Watchdog) Disarm() {
 }
 
 // release stops petting and hands the open device, if any, to the caller.
-func (w *Watchdog) release() machine.Watchdog {
+func (w *Watchdog) release() machine.WatchdogDevice {
 	d := w.dev
 	w.off, w.dev, w.Due, w.Armed = true, nil, time.Time{}, 0
 	return d

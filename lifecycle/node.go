@@ -40,18 +40,18 @@ type node struct {
 	reboot    stages.Spec // /etc/reboot
 	microVM   bool
 	files     files
-	allowance int    // seconds the watchdog counts through a kexec
+	allowance int // seconds the watchdog counts through a kexec
 	// rebootTimeout is the reboot stage's deadline; 0: none
 	rebootTimeout time.Duration
 
-	phase    phase
-	req      stages.Action // the strongest request of the round; 0: none
-	final    final
-	tell     []string // the next boot stage's environment only: INIT_KEXEC_ERROR, INIT_REBOOT_STOPPED
-	quick    int    // rounds in a row whose boot stage failed or ended within 1 s
-	hist     history
-	seq      int    // the work off the loop (offLoop) whose end counts
-	warned   bool // the metrics file could not be written (logged once)
+	phase  phase
+	req    stages.Action // the strongest request of the round; 0: none
+	final  final
+	tell   []string // the next boot stage's environment only: INIT_KEXEC_ERROR, INIT_REBOOT_STOPPED
+	quick  int      // rounds in a row whose boot stage failed or ended within 1 s
+	hist   history
+	seq    int  // the work off the loop (offLoop) whose end counts
+	warned bool // the metrics file could not be written (logged once)
 	// saidNoReboot: the missing reboot stage was logged (once a boot)
 	saidNoReboot bool
 }

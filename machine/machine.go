@@ -1,7 +1,8 @@
 // Package machine is stageinit's one seam to the system calls that change
 // the machine: fork/exec of a stage, kill(2), wait(2) without reaping,
 // mount(2), sync(2), reboot(2), kexec_file_load(2) and kexec_load(2),
-// the hardware watchdog's ioctls, and writes to cgroup and sysctl files.
+// the hardware watchdog's ioctls, writes to cgroup and sysctl files, and
+// unlink(2) of a pstore record or of /init.
 // Init uses Real; tests use machinetest.Fake, which records.
 package machine
 
@@ -40,12 +41,12 @@ type Machine interface {
 	// Remove is unlink(2): a pstore record (which erases it from the
 	// backend's storage) or /init.
 	Remove(path string) error
-	OpenWatchdog(dev string) (Watchdog, error)
+	OpenWatchdog(dev string) (WatchdogDevice, error)
 }
 
-// Watchdog is an open hardware watchdog device (the kernel's
+// WatchdogDevice is an open hardware watchdog device (the kernel's
 // Documentation/watchdog/watchdog-api.rst).
-type Watchdog interface {
+type WatchdogDevice interface {
 	KeepAlive() error
 	SetTimeout(secs int) error // WDIOC_SETTIMEOUT
 	Timeout() (time.Duration, error)
@@ -135,7 +136,7 @@ func ReadFile(path string, limit int) ([]byte, error) {
 	return b, nil
 }
 
-func (Real) OpenWatchdog(dev string) (Watchdog, error) {
+func (Real) OpenWatchdog(dev string) (WatchdogDevice, error) {
 	w, err := watchdog.Open(dev)
 	if err != nil {
 		return nil, err

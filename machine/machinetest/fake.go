@@ -143,7 +143,7 @@ func (f *Fake) Remove(path string) error {
 	return os.Remove(path)
 }
 
-func (f *Fake) OpenWatchdog(dev string) (machine.Watchdog, error) {
+func (f *Fake) OpenWatchdog(dev string) (machine.WatchdogDevice, error) {
 	if err := f.record("watchdog open", " %s", dev); err != nil {
 		return nil, err
 	}
