@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -20,6 +21,10 @@ type Cmdline struct {
 	// KexecWatchdog is stageinit.kexec_watchdog=SECONDS, the timeout the
 	// watchdog keeps counting through a kexec (nil: the default, 120 s).
 	KexecWatchdog *int
+	// Exit is stageinit.exit=, how a microVM ends: "" (poweroff), "reboot",
+	// or ExitPort, the I/O port of QEMU's isa-debug-exit.
+	Exit     string
+	ExitPort int
 	// RebootTimeout is stageinit.reboot_timeout=SECONDS (or the plain
 	// word STAGEINIT_REBOOT_TIMEOUT=SECONDS), the deadline of /etc/reboot
 	// (0: none; nil: the default, 90 s).
@@ -113,6 +118,25 @@ var cmdlineWords = map[string]func(c *Cmdline, v string) error{
 	"stageinit.kexec_watchdog": func(c *Cmdline, v string) error { return setSeconds(&c.KexecWatchdog, v) },
 	"stageinit.reboot_timeout": func(c *Cmdline, v string) error { return setSeconds(&c.RebootTimeout, v) },
 	"STAGEINIT_REBOOT_TIMEOUT": func(c *Cmdline, v string) error { return setSeconds(&c.RebootTimeout, v) },
+	"stageinit.exit":           setExit,
+}
+
+// setExit reads stageinit.exit=poweroff, reboot or isa-debug-exit[:PORT]
+// (default port 0xf4).
+func setExit(c *Cmdline, v string) error {
+	how, port, hasPort := strings.Cut(v, ":")
+	n, err := strconv.ParseUint(port, 0, 16)
+	switch {
+	case v == "poweroff" || v == "reboot":
+		c.Exit, c.ExitPort = v, 0
+	case how == "isa-debug-exit" && !hasPort:
+		c.Exit, c.ExitPort = how, 0xf4
+	case how == "isa-debug-exit" && err == nil:
+		c.Exit, c.ExitPort = how, int(n)
+	default:
+		return fmt.Errorf("not poweroff, reboot or isa-debug-exit[:PORT]: the VM powers off")
+	}
+	return nil
 }
 
 // set sets *dst to v unless err says v is wrong.

@@ -64,6 +64,16 @@ func (s *Streams) LogOutput() (io.Writer, bool) {
 	return io.Discard, false
 }
 
+// Say writes a line of init's own to the console, never waiting for it
+// (a stopped console refuses it: the error says so).
+func (s *Streams) Say(line string) error {
+	if s.own < 0 {
+		return fmt.Errorf("no console")
+	}
+	_, err := kmsg.FD(s.own).Write([]byte(line + "\n"))
+	return err
+}
+
 // Adopt makes the streams init's own fds 0, 1 and 2 (dup3(2)). Init's fd 2
 // is kmsg itself rather than a pipe, so a Go runtime crash report still
 // reaches the kernel log after init is gone.

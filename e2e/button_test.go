@@ -32,7 +32,8 @@ echo "button ready"; while :; do sleep 0.1; done`
 }
 
 const buttonReboot = rebootEcho + `
-dmesg | grep -E 'input: |init: (power button|poweroff requested|grace period)' | sed 's/^/kmsg: /'`
+dmesg | grep -E 'input: |init: (power button|poweroff requested|grace period)' | sed 's/^/kmsg: /'
+for t in /proc/1/task/*; do echo "init thread waits in $(cat $t/wchan)"; done; echo "init threads listed"`
 
 func buttonNode(tg *target, mods []string, trap string) node {
 	n := node{Boot: buttonBoot(mods, trap), Reboot: buttonReboot, Files: map[string]string{}}
@@ -92,8 +93,23 @@ func TestQEMUPowerButtonDebian(t *testing.T) {
 	v.Expect("boot got TERM, staying", "press again")
 	v.Monitor("system_powerdown")
 	v.Expect("grace period of 6s over", "reboot stage: status=137 shutdown=poweroff",
-		"kmsg: ", "init: power button: /dev/input/event", "reboot: Power down")
+		"kmsg: ", "init: power button: /dev/input/event", "init threads listed", "reboot: Power down")
 	c := v.Wait()
+	// Init holds one thread in a system call (its poll(2) on the signal
+	// pipe and inotify); the button's reader, the relay and the reaping
+	// hold none (the Go runtime's idle threads wait in futex and epoll).
+	polls := strings.Count(c, "init thread waits in do_sys_poll")
+	other := regexp.MustCompile(`init thread waits in (\w+)`).FindAllStringSubmatch(c, -1)
+	for _, m := range other {
+		switch m[1] {
+		case "do_sys_poll", "futex_wait_queue", "do_epoll_wait", "do_nanosleep", "hrtimer_nanosleep", "0":
+		default:
+			t.Errorf("an init thread waits in %s", m[1])
+		}
+	}
+	if polls != 1 {
+		t.Errorf("%d init threads in poll(2), want 1", polls)
+	}
 	found := kmsgTime(t, c, "init: power button: /dev/input/event") - kmsgTime(t, c, "input: Power Button as")
 	first, over := kmsgTime(t, c, "poweroff requested (power button /dev/input/event"), kmsgTime(t, c, "grace period of 6s over")
 	second := kmsgLast(t, c, "poweroff requested (power button /dev/input/event")

@@ -29,3 +29,37 @@ exit 4`}})
 	v.Expect("app: args=one two words cwd=/tmp env.*=30 plain=30 MSG=hi there", "reboot: Power down")
 	v.Wait()
 }
+
+// TestQEMUMicroVMExit: under quiet the console shows the command's
+// status; with QEMU's isa-debug-exit QEMU's own exit code carries it
+// ((status << 1) | 1); with stageinit.exit=reboot the VM ends by a reset.
+func TestQEMUMicroVMExit(t *testing.T) {
+	need(t)
+	debugExit := []string{"-device", "isa-debug-exit,iobase=0xf4,iosize=0x01"}
+	for _, tc := range []struct {
+		name, cmd, words, line, end string
+		args                        []string
+		code                        int
+	}{
+		{"exit 3", "exit 3", "", "stageinit: exit status 3\r\n", "reboot: Power down", nil, 0},
+		{"killed", "kill -KILL $$", "", "stageinit: exit status 137 (killed by SIGKILL)", "reboot: Power down", nil, 0},
+		{"isa-debug-exit 3", "exit 3", "stageinit.exit=isa-debug-exit", "stageinit: exit status 3", "", debugExit, 7},
+		{"isa-debug-exit 0", "exit 0", "stageinit.exit=isa-debug-exit", "stageinit: exit status 0", "", debugExit, 1},
+		{"reboot", "exit 0", "stageinit.exit=reboot", "stageinit: exit status 0", "reboot: Restarting system", nil, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			img := archive(t, node{Text: map[string]string{"/bin/app": "#!/bin/sh\necho app ran\n" + tc.cmd + "\n"}})
+			v := qemu{Kernel: vmlinuz, Initrd: img, Timeout: 3 * time.Minute, Args: tc.args,
+				Cmdline: tc.words + " -- /bin/app"}.boot(t)
+			v.Expect("app ran", tc.line)
+			if tc.end != "" {
+				v.Expect(tc.end)
+			}
+			v.Wait()
+			if code := v.cmd.ProcessState.ExitCode(); code != tc.code {
+				t.Errorf("QEMU exited %d, want %d", code, tc.code)
+			}
+		})
+	}
+}

@@ -98,26 +98,29 @@ func (b *Buttons) Look() {
 }
 
 // open opens an event device and, when it is a power button, starts its
-// reader.
+// reader. The device is opened nonblocking and stays so (os.File.Fd would
+// make it blocking): the reader waits in the Go runtime's poller, holding
+// no thread.
 func (b *Buttons) open(name string) {
 	path := filepath.Join(b.input, name)
-	f, err := os.Open(path)
+	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
 		b.log.Warnf("power button: open %s: %v", path, err)
 		return
 	}
-	if !isPowerButton(f) {
-		f.Close()
+	if !isPowerButton(fd) {
+		unix.Close(fd)
 		return
 	}
 	b.log.Infof("power button: %s (%s): a press is a poweroff request", path, deviceName(name))
+	f := os.NewFile(uintptr(fd), path)
 	go func() { defer b.log.Guard(); defer f.Close(); readPresses(f, path, b.log, b.presses) }()
 }
 
 // isPowerButton asks the device for its key capabilities (EVIOCGBIT).
-func isPowerButton(f *os.File) bool {
+func isPowerButton(fd int) bool {
 	var bits [96]byte
-	if _, _, e := unix.Syscall(unix.SYS_IOCTL, f.Fd(), evioGBitKey, uintptr(unsafe.Pointer(&bits[0]))); e != 0 {
+	if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), evioGBitKey, uintptr(unsafe.Pointer(&bits[0]))); e != 0 {
 		return false
 	}
 	has := func(key int) bool { return bits[key/8]&(1<<(key%8)) != 0 }

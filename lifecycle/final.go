@@ -37,6 +37,8 @@ func (n *node) decide() final {
 		return powerOff
 	case n.req == stages.HaltRequest:
 		return halt
+	case n.microVM && n.vmExit == "reboot":
+		return coldReboot
 	case n.microVM:
 		return powerOff
 	case exists(n.files.reboot):
@@ -83,6 +85,9 @@ func (n *node) carryOut() {
 			n.dog.HandOver(n.allowance)
 		case halt, powerOff:
 			n.dog.Disarm()
+		}
+		if f == powerOff && n.vmExitPort > 0 { // QEMU's isa-debug-exit ends with (byte << 1) | 1
+			n.log.Infof("isa-debug-exit: %v", n.m.OutByte(n.vmExitPort, byte(min(n.hist.status, 127))))
 		}
 		n.log.Infof("%v now", f)
 		n.log.Flush(time.Second)

@@ -14,6 +14,7 @@ import (
 	"github.com/stageinit/stageinit/kexecboot"
 	"github.com/stageinit/stageinit/kmsg"
 	"github.com/stageinit/stageinit/stages"
+	"golang.org/x/sys/unix"
 )
 
 // phase is where a node's round is.
@@ -33,14 +34,18 @@ const (
 // boot stage is the command after "--" and the final action a poweroff.
 type node struct {
 	loop
-	streams   *console.Streams
-	cgroups   *stages.Cgroups // nil: stages run without their own cgroups
-	dog       *hardware.Watchdog
-	boot      stages.Spec // /etc/boot, or the microVM command
-	reboot    stages.Spec // /etc/reboot
-	microVM   bool
-	files     files
-	allowance int // seconds the watchdog counts through a kexec
+	streams *console.Streams
+	cgroups *stages.Cgroups // nil: stages run without their own cgroups
+	dog     *hardware.Watchdog
+	boot    stages.Spec // /etc/boot, or the microVM command
+	reboot  stages.Spec // /etc/reboot
+	microVM bool
+	// vmExit is how a microVM ends: "" (poweroff), "reboot" or
+	// "isa-debug-exit" (on vmExitPort)
+	vmExit     string
+	vmExitPort int
+	files      files
+	allowance  int // seconds the watchdog counts through a kexec
 	// rebootTimeout is the reboot stage's deadline; 0: none
 	rebootTimeout time.Duration
 
@@ -162,6 +167,9 @@ func (n *node) stageEnded(r *stages.Run) {
 	n.look() // the stage may have loaded a watchdog driver
 	n.publish()
 	if n.phase == booting {
+		if n.hist.status = r.Code(128); n.microVM {
+			n.sayStatus(r)
+		}
 		if r.Err != nil || time.Since(r.Begin) < time.Second {
 			n.quick++
 		} else {
@@ -179,6 +187,19 @@ func (n *node) stageEnded(r *stages.Run) {
 		}
 	}
 	n.finish()
+}
+
+// sayStatus writes the microVM command's status to the console, where
+// quiet does not hide it: "stageinit: exit status 3", "stageinit: exit
+// status 137 (killed by SIGKILL)".
+func (n *node) sayStatus(r *stages.Run) {
+	line := "stageinit: exit status " + strconv.Itoa(n.hist.status)
+	if r.Err == nil && r.Status.WS.Signaled() {
+		line += " (killed by " + unix.SignalName(r.Status.WS.Signal()) + ")"
+	}
+	if err := n.streams.Say(line); err != nil {
+		n.log.Warnf("console: %q not written: %v", line, err)
+	}
 }
 
 // stopReboot cuts the reboot stage short (TERM and CONT, the grace

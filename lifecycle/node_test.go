@@ -472,3 +472,38 @@ func TestStuckAfterKill(t *testing.T) {
 		t.Errorf("reboot stage env:\n%s", e)
 	}
 }
+
+// TestMicroVMEnd: the command's status on the console, where quiet does
+// not hide it; with isa-debug-exit the status byte goes to QEMU's port
+// before the poweroff; with stageinit.exit=reboot the VM reboots.
+func TestMicroVMEnd(t *testing.T) {
+	m := &machinetest.Fake{}
+	dir := t.TempDir()
+	n := newTestNode(t, m, dir)
+	n.microVM, n.vmExit, n.vmExitPort = true, "isa-debug-exit", 0xf4
+	n.startRound()
+	exitLeader(t, n, 3<<8)
+	exitLeader(t, n, 0)
+	settle(t, n)
+	if c := m.Calls(); len(c) < 2 || c[len(c)-2] != "outb 0xf4 3" || c[len(c)-1] != "reboot 0x4321fedc" {
+		t.Errorf("calls %q, want the status byte, then the poweroff", c)
+	}
+	n.startRound()
+	exitLeader(t, n, unix.WaitStatus(syscall.SIGKILL))
+	exitLeader(t, n, 0)
+	settle(t, n)
+	if c := m.Calls(); c[len(c)-2] != "outb 0xf4 127" {
+		t.Errorf("calls %q, want 127 for a status above it", c)
+	}
+	console, _ := os.ReadFile(dir + "/dev/console")
+	if string(console) != "stageinit: exit status 3\nstageinit: exit status 137 (killed by SIGKILL)\n" {
+		t.Errorf("console %q", console)
+	}
+	n.vmExit, n.vmExitPort = "reboot", 0
+	if n.decide() != coldReboot {
+		t.Errorf("stageinit.exit=reboot: %v", n.decide())
+	}
+	if n.req = stages.PoweroffRequest; n.decide() != powerOff {
+		t.Errorf("a poweroff request with stageinit.exit=reboot: %v", n.decide())
+	}
+}

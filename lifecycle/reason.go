@@ -30,6 +30,7 @@ type history struct {
 	who      string        // who asked for the round's request ("SIGTERM", "power-button"); "" : nobody
 	cut      string        // the round's reboot stage was stopped: "deadline" or "request"; "": it was not
 	stopped  int           // reboot stages stopped so far
+	status   int           // the last boot stage's exit code, or 128+signal; -1 before any
 	dir      string        // where the metrics file goes
 }
 
@@ -38,7 +39,7 @@ type history struct {
 // oops, else poweron. The watchdog, whose driver may come later, refines
 // poweron, panic and oops to watchdog (watchdogReset).
 func newHistory(c config.Cmdline, pstore map[string]string, start time.Time) history {
-	h := history{gen: 1, reason: "poweron", start: start, dir: "/run/stageinit"}
+	h := history{gen: 1, reason: "poweron", start: start, dir: "/run/stageinit", status: -1}
 	var ts unix.Timespec
 	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) == nil {
 		h.kernel = time.Duration(ts.Nano()) - time.Since(start)
@@ -185,6 +186,8 @@ func (h *history) metrics(armed time.Duration) string {
 		{"stage_restarts_total", "Stages started again after a crash (EP_RESTART_ENABLED).", "counter", "", float64(h.restarts)},
 		{"reboot_stage_stopped_total", "Reboot stages (/etc/reboot) stopped at their deadline or by a request.", "counter", "",
 			float64(h.stopped)},
+		{"boot_stage_exit_status", "The last boot stage's (a microVM's command's) exit code, or 128+signal; -1 before any.",
+			"gauge", "", float64(h.status)},
 		{"kexec_load_seconds", "How long the last kexec load took; 0 before any.", "gauge", "", h.load.Seconds()},
 		{"watchdog_timeout_seconds", "The hardware watchdog's timeout while init pets it; 0 when none is armed.", "gauge", "", armed.Seconds()},
 	}

@@ -106,8 +106,8 @@ func TestMetricsFile(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, v, w)
 		}
 	}
-	if len(families) != 9 || families["stageinit_kexec_downtime_seconds"] == nil {
-		t.Errorf("%d families, want 9 with the kexec downtime", len(families))
+	if len(families) != 10 || families["stageinit_kexec_downtime_seconds"] == nil {
+		t.Errorf("%d families, want 10 with the kexec downtime", len(families))
 	}
 	labels := map[string]string{}
 	for _, l := range families["stageinit_boot_reason"].GetMetric()[0].GetLabel() {

@@ -135,6 +135,7 @@ func configure(m machine.Machine, log *kmsg.Logger, streams *console.Streams, cm
 		n.rebootTimeout = time.Duration(*cmdline.RebootTimeout) * time.Second
 	}
 	if n.microVM {
+		n.vmExit, n.vmExitPort = cmdline.Exit, cmdline.ExitPort
 		n.boot.Name, n.boot.Argv = command[0][strings.LastIndexByte(command[0], '/')+1:], command
 	}
 	log.Infof("config: boot %q, workdir %q, grace %v, restart %v (max %d, backoff %v), extra signals %v, env %q",

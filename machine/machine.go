@@ -38,6 +38,9 @@ type Machine interface {
 	// WriteFile writes data to an existing file (a cgroup or sysctl
 	// file: never created, cgroupfs refuses O_CREAT).
 	WriteFile(path, data string) error
+	// OutByte writes b to an I/O port (pwrite(2) on /dev/port): QEMU's
+	// isa-debug-exit ends the VM with it.
+	OutByte(port int, b byte) error
 	// Remove is unlink(2): a pstore record (which erases it from the
 	// backend's storage) or /init.
 	Remove(path string) error
@@ -109,6 +112,15 @@ func (Real) WriteFile(path, data string) error {
 }
 
 func (Real) Remove(path string) error { return os.Remove(path) }
+
+func (Real) OutByte(port int, b byte) error {
+	f, err := os.OpenFile("/dev/port", os.O_WRONLY, 0)
+	if err == nil {
+		_, err = f.WriteAt([]byte{b}, int64(port))
+		f.Close()
+	}
+	return err
+}
 
 // ReadFile reads at most limit bytes of path with open(2), read(2) and
 // close(2), raw (see WriteFile). It reads facts (/proc, /sys, init's

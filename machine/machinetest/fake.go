@@ -135,6 +135,8 @@ func name(f *os.File) string {
 
 func (f *Fake) WriteFile(path, data string) error { return f.record("write", " %s %s", path, data) }
 
+func (f *Fake) OutByte(port int, b byte) error { return f.record("outb", " %#x %d", port, b) }
+
 // Remove removes the file for real unless it fails ("remove PATH").
 func (f *Fake) Remove(path string) error {
 	if err := f.record("remove", " %s", path); err != nil {
