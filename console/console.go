@@ -32,10 +32,12 @@ func Open(dev string) (*Streams, []string) {
 	if s.Null, err = open(dev+"/null", unix.O_RDWR); err != nil {
 		warn = append(warn, err.Error())
 	}
-	if s.Console, err = open(dev+"/console", unix.O_WRONLY|unix.O_NOCTTY); err != nil {
+	// O_APPEND: a console that is a file (a test's, a VMM's log) keeps
+	// both descriptions' lines.
+	if s.Console, err = open(dev+"/console", unix.O_WRONLY|unix.O_NOCTTY|unix.O_APPEND); err != nil {
 		warn = append(warn, err.Error()+": stage stdout goes to the kmsg relay")
 	} else {
-		s.own, _ = unix.Open(dev+"/console", unix.O_WRONLY|unix.O_NOCTTY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		s.own, _ = unix.Open(dev+"/console", unix.O_WRONLY|unix.O_NOCTTY|unix.O_APPEND|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	}
 	if s.Kmsg, err = open(dev+"/kmsg", unix.O_WRONLY|unix.O_APPEND); err != nil {
 		warn = append(warn, err.Error()+": the relay writes to the console")
