@@ -194,19 +194,19 @@ func token(s string) bool {
 
 // Limits on what the command line and the metadata file may set.
 const (
-	MaxKey   = 128
-	MaxValue = 4096
+	maxKey   = 128
+	maxValue = 4096
 )
 
 // validEnv checks a variable name and value.
 func validEnv(k, v string) error {
 	switch {
-	case len(k) > MaxKey:
-		return fmt.Errorf("key longer than %d bytes", MaxKey)
+	case len(k) > maxKey:
+		return fmt.Errorf("key longer than %d bytes", maxKey)
 	case !validKey(k):
 		return fmt.Errorf("key %q is not [A-Za-z_][A-Za-z0-9_]*", k)
-	case len(v) > MaxValue:
-		return fmt.Errorf("value longer than %d bytes", MaxValue)
+	case len(v) > maxValue:
+		return fmt.Errorf("value longer than %d bytes", maxValue)
 	case strings.IndexByte(v, 0) >= 0:
 		return fmt.Errorf("value contains a NUL byte")
 	}

@@ -19,8 +19,9 @@ import (
 // write(2) on a stopped console fails with EAGAIN, and the line counts as
 // dropped).
 type Streams struct {
-	Null, Console, Kmsg *os.File
-	own                 int
+	Console, Kmsg *os.File
+	null          *os.File
+	own           int
 }
 
 // Open opens dev/null, dev/console and dev/kmsg under dev. Opening never
@@ -29,7 +30,7 @@ func Open(dev string) (*Streams, []string) {
 	var warn []string
 	var err error
 	s := Streams{own: -1}
-	if s.Null, err = open(dev+"/null", unix.O_RDWR); err != nil {
+	if s.null, err = open(dev+"/null", unix.O_RDWR); err != nil {
 		warn = append(warn, err.Error())
 	}
 	// O_APPEND: a console that is a file (a test's, a VMM's log) keeps
@@ -85,7 +86,7 @@ func (s *Streams) Adopt() []string {
 	if two == nil {
 		two = s.Console
 	}
-	for fd, f := range []*os.File{s.Null, s.Console, two} {
+	for fd, f := range []*os.File{s.null, s.Console, two} {
 		if f == nil {
 			continue
 		}
@@ -101,8 +102,8 @@ func (s *Streams) Adopt() []string {
 // stage's stderr goes to the console, with an error.
 func (s *Streams) Stage(name string, log *kmsg.Logger) ([3]uintptr, *kmsg.Relay, error) {
 	null, out := ^uintptr(0), ^uintptr(0)
-	if s.Null != nil {
-		null, out = s.Null.Fd(), s.Null.Fd()
+	if s.null != nil {
+		null, out = s.null.Fd(), s.null.Fd()
 	}
 	if s.Console != nil {
 		out = s.Console.Fd()

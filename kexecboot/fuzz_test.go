@@ -58,7 +58,7 @@ func FuzzNewCmdline(f *testing.F) {
 			t.Fatal(err)
 		}
 		c, _, err := newCmdline(p, nil)
-		if err == nil && (len(c) > MaxCmdline || strings.ContainsRune(c, 0) || strings.HasSuffix(c, "\n")) {
+		if err == nil && (len(c) > maxCmdline || strings.ContainsRune(c, 0) || strings.HasSuffix(c, "\n")) {
 			t.Fatalf("%q: command line %q", b, c)
 		}
 	})

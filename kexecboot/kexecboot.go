@@ -28,7 +28,7 @@ type Paths struct {
 
 // MaxCmdline is the longest command line the kernel takes: x86's
 // COMMAND_LINE_SIZE is 2048 bytes including the terminating NUL.
-const MaxCmdline = 2047
+const maxCmdline = 2047
 
 // Load loads p.Kernel with p.Initrd (if present) and the command line of
 // p.Cmdline (if present) or the running kernel's, with panic=10 added when
@@ -165,11 +165,11 @@ func newCmdline(p Paths, v *verifier, extra ...string) (cmdline string, notes []
 	if i := bytes.IndexByte(raw, 0); i >= 0 {
 		return "", nil, fmt.Errorf("%s: NUL byte at offset %d: %w", src, i, unix.EINVAL)
 	}
-	if len(raw) > MaxCmdline {
-		return "", nil, fmt.Errorf("%s: %d bytes, more than the kernel's %d: %w", src, len(raw), MaxCmdline, unix.E2BIG)
+	if len(raw) > maxCmdline {
+		return "", nil, fmt.Errorf("%s: %d bytes, more than the kernel's %d: %w", src, len(raw), maxCmdline, unix.E2BIG)
 	}
 	cmdline, panicAdded := withPanic(string(raw), extra...)
-	if len(cmdline) > MaxCmdline {
+	if len(cmdline) > maxCmdline {
 		cmdline, panicAdded = string(raw), false // no room left for them
 	}
 	if panicAdded {

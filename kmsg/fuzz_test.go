@@ -36,7 +36,7 @@ func FuzzRecords(f *testing.F) {
 		if max < 0 || max > 4096 || bytes.Contains(line, []byte(`\x`)) {
 			return
 		}
-		level, text := parseLevel(line, Info)
+		level, text := parseLevel(line, lvInfo)
 		if level < 0 || level > 7 || !bytes.HasSuffix(line, text) {
 			t.Fatalf("%q: level %d text %q", line, level, text)
 		}

@@ -48,7 +48,7 @@ func NewLogger(w io.Writer, kmsgStyle bool, end func()) *Logger {
 
 // logf logs at a syslog level; Debug lines only when Verbose.
 func (l *Logger) logf(level int, format string, args ...any) {
-	if level >= Debug && !l.Verbose {
+	if level >= lvDebug && !l.Verbose {
 		return
 	}
 	msg := fmt.Sprintf(format, args...)
@@ -64,7 +64,7 @@ func (l *Logger) logf(level int, format string, args ...any) {
 	}
 }
 
-var words = [...]string{Crit: "CRIT: ", Err: "ERROR: ", Warning: "WARN: ", Info: "", Debug: "DEBUG: "}
+var words = [...]string{lvCrit: "CRIT: ", lvErr: "ERROR: ", lvWarning: "WARN: ", lvInfo: "", lvDebug: "DEBUG: "}
 
 func (l *Logger) format(level int, msg string) []byte {
 	if !l.kmsg {
@@ -72,7 +72,7 @@ func (l *Logger) format(level int, msg string) []byte {
 	}
 	var b []byte
 	for _, line := range strings.Split(msg, "\n") {
-		b = appendRecords(b, level, "init", appendEscaped(nil, []byte(line)), MaxRecord)
+		b = appendRecords(b, level, "init", appendEscaped(nil, []byte(line)), maxRecord)
 	}
 	return b
 }
@@ -139,8 +139,8 @@ func (l *Logger) Flush(d time.Duration) {
 }
 
 // One wrapper per level init uses.
-func (l *Logger) Critf(f string, a ...any)  { l.logf(Crit, f, a...) }
-func (l *Logger) Errf(f string, a ...any)   { l.logf(Err, f, a...) }
-func (l *Logger) Warnf(f string, a ...any)  { l.logf(Warning, f, a...) }
-func (l *Logger) Infof(f string, a ...any)  { l.logf(Info, f, a...) }
-func (l *Logger) Debugf(f string, a ...any) { l.logf(Debug, f, a...) }
+func (l *Logger) Critf(f string, a ...any)  { l.logf(lvCrit, f, a...) }
+func (l *Logger) Errf(f string, a ...any)   { l.logf(lvErr, f, a...) }
+func (l *Logger) Warnf(f string, a ...any)  { l.logf(lvWarning, f, a...) }
+func (l *Logger) Infof(f string, a ...any)  { l.logf(lvInfo, f, a...) }
+func (l *Logger) Debugf(f string, a ...any) { l.logf(lvDebug, f, a...) }

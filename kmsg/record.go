@@ -13,18 +13,18 @@ import (
 // for stage and kexec failures, warning for refused input and failed
 // mounts, info for the lifecycle, debug (with -v) for every signal and timer.
 const (
-	Crit    = 2
-	Err     = 3
-	Warning = 4
-	Info    = 6
-	Debug   = 7
+	lvCrit    = 2
+	lvErr     = 3
+	lvWarning = 4
+	lvInfo    = 6
+	lvDebug   = 7
 )
 
 // MaxRecord is the largest record written in one write(2), prefix and
 // newline included. Kernels before 6.6 refuse writes over LOG_LINE_MAX
 // (1024 - 32 bytes) with EINVAL; later ones allow 1024. Staying under both
 // means no line is ever rejected for its length.
-const MaxRecord = 976
+const maxRecord = 976
 
 // parseLevel splits a leading "<N>" (N a syslog level 0-7) off line. It
 // returns def and the line unchanged when there is none.

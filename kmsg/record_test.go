@@ -23,7 +23,7 @@ func TestParseLevel(t *testing.T) {
 		{"plain", 6, "plain"},
 		{"", 6, ""},
 	} {
-		l, rest := parseLevel([]byte(tc.in), Info)
+		l, rest := parseLevel([]byte(tc.in), lvInfo)
 		if l != tc.level || string(rest) != tc.rest {
 			t.Errorf("parseLevel(%q) = %d %q, want %d %q", tc.in, l, rest, tc.level, tc.rest)
 		}
@@ -88,7 +88,7 @@ func TestRecordsBoundaries(t *testing.T) {
 		{"10 KiB", strings.Repeat("xyz", 10<<10/3), 11},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			recs := records(Info, "boot[42]", []byte(tc.text), 1024)
+			recs := records(lvInfo, "boot[42]", []byte(tc.text), 1024)
 			if len(recs) != tc.recs {
 				t.Errorf("%d records, want %d", len(recs), tc.recs)
 			}
@@ -102,8 +102,8 @@ func TestRecordsBoundaries(t *testing.T) {
 
 func TestRecordsDefaultMax(t *testing.T) {
 	line := strings.Repeat("é", 3000)
-	recs := records(Err, "reboot[7]", []byte(line), MaxRecord)
-	if got := joinBodies(t, recs, "<3>reboot[7]: ", MaxRecord); got != line {
+	recs := records(lvErr, "reboot[7]", []byte(line), maxRecord)
+	if got := joinBodies(t, recs, "<3>reboot[7]: ", maxRecord); got != line {
 		t.Errorf("line not preserved across %d records", len(recs))
 	}
 	if len(recs) < 6 {

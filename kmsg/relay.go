@@ -103,11 +103,11 @@ func (rl *Relay) feed(data []byte) {
 // emit writes one line (or a piece of a long one) as records.
 func (rl *Relay) emit(line []byte) {
 	if !rl.midLine {
-		rl.level, line = parseLevel(line, Info)
+		rl.level, line = parseLevel(line, lvInfo)
 	}
 	rl.esc = appendEscaped(rl.esc[:0], line)
 	if rl.kmsgStyle {
-		rl.out = appendRecords(rl.out[:0], rl.level, rl.tag, rl.esc, MaxRecord)
+		rl.out = appendRecords(rl.out[:0], rl.level, rl.tag, rl.esc, maxRecord)
 	} else {
 		rl.out = append(append(append(rl.out[:0], rl.tag...), ": "...), rl.esc...)
 		rl.out = append(rl.out, '\n')

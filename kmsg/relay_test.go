@@ -50,7 +50,7 @@ func TestRelay(t *testing.T) {
 	}
 	var body strings.Builder
 	for _, r := range recs[3 : len(recs)-1] {
-		if len(r) > MaxRecord {
+		if len(r) > maxRecord {
 			t.Errorf("record of %d bytes", len(r))
 		}
 		body.WriteString(strings.TrimSuffix(strings.TrimPrefix(r, "<6>boot[42]: "), "\n"))

@@ -14,49 +14,49 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Step is a row of the table: it makes its part of the file system and
+// step is a row of the table: it makes its part of the file system and
 // says what it did, for the log.
-type Step interface {
+type step interface {
 	apply(m machine.Machine) (string, error)
 }
 
-// Mount is mount(2) of a file system; Option is the kernel option that
+// mnt is mount(2) of a file system; option is the kernel option that
 // provides it, named when the kernel lacks it.
-type Mount struct {
-	Source, Target, FSType string
-	Flags                  uintptr
-	Data, Option           string
+type mnt struct {
+	source, target, fstype string
+	flags                  uintptr
+	data, option           string
 }
 
-// Link is a symlink Path -> Target; an existing Path is left alone.
-type Link struct{ Path, Target string }
+// link is a symlink path -> target; an existing path is left alone.
+type link struct{ path, target string }
 
-// Dir is a world-writable directory with the sticky bit (01777).
-type Dir struct{ Path string }
+// sticky is a world-writable directory with the sticky bit (01777).
+type sticky struct{ path string }
 
 // Table is the early file system of pid 1, in order. The first row
 // remounts /.
-var Table = []Step{
-	Mount{"", "/", "", unix.MS_REMOUNT | unix.MS_NOSUID, "", ""},
-	Mount{"none", "/dev", "devtmpfs", unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_STRICTATIME, "", "CONFIG_DEVTMPFS=y"},
-	Mount{"none", "/proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "", "CONFIG_PROC_FS=y"},
-	Mount{"none", "/sys", "sysfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "", "CONFIG_SYSFS=y"},
-	Mount{"none", "/sys/fs/cgroup", "cgroup2", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "", "CONFIG_CGROUPS=y"},
-	Mount{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "gid=5,mode=0620,ptmxmode=000", "CONFIG_UNIX98_PTYS=y"},
-	Mount{"pstore", "/sys/fs/pstore", "pstore", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "", "CONFIG_PSTORE=y"},
-	Link{"/dev/fd", "/proc/self/fd"},
-	Link{"/dev/stdin", "/proc/self/fd/0"},
-	Link{"/dev/stdout", "/proc/self/fd/1"},
-	Link{"/dev/stderr", "/proc/self/fd/2"},
-	Link{"/etc/mtab", "/proc/self/mounts"},
-	Dir{"/dev/shm"},
-	Dir{"/tmp"},
+var Table = []step{
+	mnt{"", "/", "", unix.MS_REMOUNT | unix.MS_NOSUID, "", ""},
+	mnt{"none", "/dev", "devtmpfs", unix.MS_NOSUID | unix.MS_NOEXEC | unix.MS_STRICTATIME, "", "CONFIG_DEVTMPFS=y"},
+	mnt{"none", "/proc", "proc", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "", "CONFIG_PROC_FS=y"},
+	mnt{"none", "/sys", "sysfs", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "", "CONFIG_SYSFS=y"},
+	mnt{"none", "/sys/fs/cgroup", "cgroup2", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "", "CONFIG_CGROUPS=y"},
+	mnt{"devpts", "/dev/pts", "devpts", unix.MS_NOSUID | unix.MS_NOEXEC, "gid=5,mode=0620,ptmxmode=000", "CONFIG_UNIX98_PTYS=y"},
+	mnt{"pstore", "/sys/fs/pstore", "pstore", unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC, "", "CONFIG_PSTORE=y"},
+	link{"/dev/fd", "/proc/self/fd"},
+	link{"/dev/stdin", "/proc/self/fd/0"},
+	link{"/dev/stdout", "/proc/self/fd/1"},
+	link{"/dev/stderr", "/proc/self/fd/2"},
+	link{"/etc/mtab", "/proc/self/mounts"},
+	sticky{"/dev/shm"},
+	sticky{"/tmp"},
 }
 
 // Apply makes every row, never stopping early, and returns one line per
 // row for the log, errors apart. The end of each mount, and of the rest,
 // is a mark of tl.
-func Apply(table []Step, m machine.Machine, tl *kmsg.Timeline) (done, failed []string) {
+func Apply(table []step, m machine.Machine, tl *kmsg.Timeline) (done, failed []string) {
 	for _, s := range table {
 		line, err := s.apply(m)
 		if err != nil {
@@ -64,8 +64,8 @@ func Apply(table []Step, m machine.Machine, tl *kmsg.Timeline) (done, failed []s
 		} else if line != "" {
 			done = append(done, line)
 		}
-		if mt, ok := s.(Mount); ok {
-			tl.Mark("mount " + mt.Target)
+		if mt, ok := s.(mnt); ok {
+			tl.Mark("mount " + mt.target)
 		}
 	}
 	tl.Mark("skeleton")
@@ -74,30 +74,30 @@ func Apply(table []Step, m machine.Machine, tl *kmsg.Timeline) (done, failed []s
 
 // apply mounts the row unless its target already is a mount point
 // (already mounted counts as success), creating a missing target.
-func (mt Mount) apply(m machine.Machine) (string, error) {
-	if mt.Flags&unix.MS_REMOUNT == 0 {
-		if isMountPoint(mt.Target) {
-			return mt.Target + " already mounted", nil
+func (mt mnt) apply(m machine.Machine) (string, error) {
+	if mt.flags&unix.MS_REMOUNT == 0 {
+		if isMountPoint(mt.target) {
+			return mt.target + " already mounted", nil
 		}
-		if err := os.MkdirAll(mt.Target, 0o755); err != nil {
-			return fmt.Sprintf("mkdir %s: %v", mt.Target, err), err
+		if err := os.MkdirAll(mt.target, 0o755); err != nil {
+			return fmt.Sprintf("mkdir %s: %v", mt.target, err), err
 		}
 	}
-	err := m.Mount(mt.Source, mt.Target, mt.FSType, mt.Flags, mt.Data)
+	err := m.Mount(mt.source, mt.target, mt.fstype, mt.flags, mt.data)
 	switch {
-	case errors.Is(err, unix.ENODEV) && mt.Option != "":
-		return fmt.Sprintf("mount %s: %v: the kernel has no %s (%s)", mt, err, mt.FSType, mt.Option), err
+	case errors.Is(err, unix.ENODEV) && mt.option != "":
+		return fmt.Sprintf("mount %s: %v: the kernel has no %s (%s)", mt, err, mt.fstype, mt.option), err
 	case err != nil:
 		return fmt.Sprintf("mount %s: %v", mt, err), err
 	}
-	return fmt.Sprintf("mounted %s on %s", mt.FSType, mt.Target), nil
+	return fmt.Sprintf("mounted %s on %s", mt.fstype, mt.target), nil
 }
 
-func (mt Mount) String() string {
-	if mt.Flags&unix.MS_REMOUNT != 0 {
-		return fmt.Sprintf("remount %s flags %#x", mt.Target, mt.Flags)
+func (mt mnt) String() string {
+	if mt.flags&unix.MS_REMOUNT != 0 {
+		return fmt.Sprintf("remount %s flags %#x", mt.target, mt.flags)
 	}
-	return fmt.Sprintf("-t %s %s %s flags %#x data %q", mt.FSType, mt.Source, mt.Target, mt.Flags, mt.Data)
+	return fmt.Sprintf("-t %s %s %s flags %#x data %q", mt.fstype, mt.source, mt.target, mt.flags, mt.data)
 }
 
 // isMountPoint tells whether target is a mount point: its device is not
@@ -112,23 +112,23 @@ func isMountPoint(target string) bool {
 	return st.Dev != parent.Dev
 }
 
-func (l Link) apply(machine.Machine) (string, error) {
+func (l link) apply(machine.Machine) (string, error) {
 	var st unix.Stat_t
-	if machine.Lstat(l.Path, &st) == nil {
+	if machine.Lstat(l.path, &st) == nil {
 		return "", nil
 	}
-	if err := os.Symlink(l.Target, l.Path); err != nil {
-		return fmt.Sprintf("symlink %s -> %s: %v", l.Path, l.Target, err), err
+	if err := os.Symlink(l.target, l.path); err != nil {
+		return fmt.Sprintf("symlink %s -> %s: %v", l.path, l.target, err), err
 	}
 	return "", nil
 }
 
-func (d Dir) apply(machine.Machine) (string, error) {
-	if err := os.MkdirAll(d.Path, 0o755); err != nil {
-		return fmt.Sprintf("mkdir %s: %v", d.Path, err), err
+func (d sticky) apply(machine.Machine) (string, error) {
+	if err := os.MkdirAll(d.path, 0o755); err != nil {
+		return fmt.Sprintf("mkdir %s: %v", d.path, err), err
 	}
-	if err := os.Chmod(d.Path, os.ModeDir|os.ModeSticky|0o777); err != nil {
-		return fmt.Sprintf("chmod 01777 %s: %v", d.Path, err), err
+	if err := os.Chmod(d.path, os.ModeDir|os.ModeSticky|0o777); err != nil {
+		return fmt.Sprintf("chmod 01777 %s: %v", d.path, err), err
 	}
 	return "", nil
 }
