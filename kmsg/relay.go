@@ -2,12 +2,16 @@ package kmsg
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // maxPending bounds the bytes of one unfinished line kept in memory; longer
@@ -68,7 +72,22 @@ func (rl *Relay) loop() {
 	buf := make([]byte, 64<<10)
 	for err := error(nil); err == nil; {
 		var n int
-		n, err = rl.r.Read(buf)
+		if n, err = rl.r.Read(buf); errors.Is(err, os.ErrDeadlineExceeded) {
+			rl.r.SetReadDeadline(time.Time{}) // End: what the pipe holds, then a last partial line
+			raw, _ := rl.r.SyscallConn()
+			raw.Read(func(fd uintptr) bool {
+				for n, _ = unix.Read(int(fd), buf); n > 0; n, _ = unix.Read(int(fd), buf) {
+					rl.mu.Lock()
+					rl.feed(buf[:n])
+					rl.mu.Unlock()
+				}
+				return true
+			})
+			n, err = 0, nil
+			rl.mu.Lock()
+			rl.flushLocked()
+			rl.mu.Unlock()
+		}
 		rl.mu.Lock()
 		rl.feed(buf[:n])
 		if err != nil {
@@ -124,20 +143,16 @@ func (rl *Relay) flushLocked() {
 	}
 }
 
-// End closes init's end of the pipe and writes a final line that has no
-// newline yet (the stage exited), without waiting for the relay, which
-// may be busy writing. The channel it returns is closed when the relay has
-// read the pipe to its end, which a grandchild holding it open delays for
-// ever: wait for it with a deadline.
+// End closes init's end of the pipe and has the relay write what the
+// pipe holds now and then a final line that has no newline yet (the stage
+// exited), even while a grandchild holds the pipe open: a read deadline,
+// so that init does not wait for the relay. The channel it returns is
+// closed when the relay has read the pipe to its end, which such a
+// grandchild delays for ever: wait for it with a deadline.
 func (rl *Relay) End() <-chan struct{} {
 	rl.W.Close()
 	rl.once.Do(func() { close(rl.started) }) // no leader ever held the pipe
-	go func() {
-		defer rl.log.Guard()
-		rl.mu.Lock()
-		rl.flushLocked()
-		rl.mu.Unlock()
-	}()
+	rl.r.SetReadDeadline(time.Now())
 	return rl.done
 }
 

@@ -177,11 +177,12 @@ until [ "$(wc -l < /tmp/exited)" = 500 ]; do sleep 0.1; done
 // not stall reaping or signals, and every line arrives.
 func TestPID1StderrFlood(t *testing.T) {
 	n := newNode(t)
-	n.Stage("boot", `( trap 'echo winch seen' WINCH; while :; do sleep 0.05; done ) &
+	n.Stage("boot", `( trap 'echo winch seen; touch /tmp/winch' WINCH; while :; do sleep 0.05; done ) &
 ( while :; do (exit 1) & sleep 0.01; done ) &
 echo flooding
 ( head -c 10000000 /dev/zero | tr '\0' 'a'; echo; seq 1 100000 ) >&2
 echo "flood done"
+while [ ! -e /tmp/winch ]; do sleep 0.05; done
 `+awaitNoZombies+`; kill -USR2 1; sleep 100`)
 	n.Start(120 * time.Second)
 	n.Await("flooding", 10*time.Second)
@@ -197,6 +198,14 @@ echo "flood done"
 	total := 0
 	for _, m := range as {
 		total += len(m[1])
+	}
+	if len(nums) != 100000 {
+		seen := map[string]int{}
+		for _, m := range nums {
+			if seen[m[1]]++; seen[m[1]] == 2 {
+				t.Logf("twice: %q", m[0])
+			}
+		}
 	}
 	if total != 10000000 || len(nums) != 100000 {
 		t.Errorf("kmsg got %d bytes of the long line and %d numbered lines, want 10000000 and 100000", total, len(nums))
