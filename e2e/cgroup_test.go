@@ -10,13 +10,14 @@ import (
 // pids.max and killed as a whole at the grace period; pid 1 keeps
 // answering signals and the node powers off cleanly. The request comes
 // once the bomb has hit pids.max, from a subshell that forks nothing
-// more (read, [ ], echo and kill are the shell's own).
+// more (read, [ ], echo and kill are the shell's own); the stage itself
+// forks nothing more either (a fork that fails would end it with 2).
 func TestQEMUForkBomb(t *testing.T) {
 	need(t)
 	t.Parallel()
 	img := archive(t, node{Boot: `( while read -r k n < /sys/fs/cgroup/boot/pids.events; [ "$n" = 0 ]; do :; done
   echo "asking for poweroff"; kill -USR2 1 ) &
-echo bombing; b() { b | b & }; b; while :; do sleep 1; done`,
+echo bombing; b() { b | b & }; b; while :; do :; done`,
 		Reboot: rebootEcho + `; echo "pids.events: $(cat /sys/fs/cgroup/boot/pids.events) left: $(wc -l < /sys/fs/cgroup/boot/cgroup.procs)"`})
 	v := boot(t, vmlinuz, img, "EP_PIDS_MAX=1000 EP_GRACE_SECONDS=3", 4*time.Minute)
 	v.Expect("bombing", "asking for poweroff", "shutdown=poweroff", "pids.events: max ", "left: 0", "reboot: Power down")

@@ -89,7 +89,9 @@ func TestQEMUSecondPress(t *testing.T) {
 	t.Parallel()
 	boot := "#!/bin/sh\n/bin/busybox --install -s /bin\n" + buttonBoot(nil, `trap 'exit 0' TERM`) + "\n"
 	img := overlay(t, map[string][]byte{"/etc/boot": []byte(boot),
-		"/etc/reboot": []byte("#!/bin/sh\necho 'a slow reboot stage'; while :; do sleep 1; done\n")})
+		// The button counts one press a second: the reboot stage says it
+		// runs a second and a half after it starts.
+		"/etc/reboot": []byte("#!/bin/sh\nsleep 1.5; echo 'a slow reboot stage'; while :; do sleep 1; done\n")})
 	v := qemu{Kernel: k, Initrd: img, Timeout: 3 * time.Minute, Cmdline: warnings + " stageinit.reboot_timeout=600"}.boot(t)
 	v.Expect("button ready")
 	v.Monitor("system_powerdown")
