@@ -185,7 +185,8 @@ func kexecWords(ours map[string][]string, warn []string) (*Kexec, []string) {
 // token is 1 to 64 bytes of [A-Za-z0-9:._-].
 func token(s string) bool {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte(":._-", c) >= 0) {
+		if c := s[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			strings.IndexByte(":._-", c) >= 0) {
 			return false
 		}
 	}

@@ -112,7 +112,8 @@ func rtRange(lookup func(string) (string, bool), w func(string, ...any)) []int {
 	l, err1 := parseUint(lo)
 	h, err2 := parseUint(hi)
 	if err1 != nil || err2 != nil || l < 32 || h > 64 || l > h {
-		w("invalid EP_SIGRTMIN/EP_SIGRTMAX; RT tokens off: EP_SIGRTMIN=%q EP_SIGRTMAX=%q ignored, need 32 <= min <= max <= 64", lo, hi)
+		w("invalid EP_SIGRTMIN/EP_SIGRTMAX; RT tokens off: EP_SIGRTMIN=%q EP_SIGRTMAX=%q ignored, "+
+			"need 32 <= min <= max <= 64", lo, hi)
 		return nil
 	}
 	return []int{int(l), int(h)}

@@ -90,7 +90,8 @@ func decompress(f *os.File) (*os.File, error) {
 	case n == 32 && string(head[:2]) == "MZ" && string(head[4:8]) == "zimg":
 		off, size := binary.LittleEndian.Uint32(head[8:]), binary.LittleEndian.Uint32(head[12:])
 		if kind := string(bytes.TrimRight(head[24:], "\x00")); kind != "gzip" {
-			return nil, fmt.Errorf("%s: EFI zboot image compressed with %q, only gzip is supported: %w", f.Name(), kind, unix.ENOEXEC)
+			return nil, fmt.Errorf("%s: EFI zboot image compressed with %q, only gzip is supported: %w",
+				f.Name(), kind, unix.ENOEXEC)
 		}
 		payload = io.NewSectionReader(f, int64(off), int64(size))
 	default:
@@ -173,12 +174,14 @@ func newCmdline(p Paths, v *verifier, extra ...string) (cmdline string, notes []
 		cmdline, panicAdded = string(raw), false // no room left for them
 	}
 	if panicAdded {
-		notes = append(notes, "kexec: no panic= on the new command line: added panic=10, so that a new kernel that panics reboots")
+		notes = append(notes,
+			"kexec: no panic= on the new command line: added panic=10, so that a new kernel that panics reboots")
 	}
 	if v == nil {
 		return cmdline, append(notes, "kexec: updates are not verified: no minisign key in "+p.Keys), nil
 	}
-	return cmdline, append(notes, "kexec: verified with minisign key "+strings.Join(v.ids, " or ")+": "+p.Kernel+" and what came with it"), nil
+	return cmdline, append(notes, "kexec: verified with minisign key "+strings.Join(v.ids, " or ")+": "+
+		p.Kernel+" and what came with it"), nil
 }
 
 // withPanic adds panic=10 to the kernel's own words of cmdline, those

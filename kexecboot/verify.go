@@ -65,11 +65,13 @@ func (v *verifier) check(path string, data []byte) error {
 			if minisign.Verify(k, data, sig) {
 				return nil
 			}
-			return fmt.Errorf("verify %s: the signature by key %X does not match the file (changed since it was signed, or the signature of another file): %w",
+			return fmt.Errorf("verify %s: the signature by key %X does not match the file "+
+				"(changed since it was signed, or the signature of another file): %w",
 				path, s.KeyID, unix.EKEYREJECTED)
 		}
 	}
-	return fmt.Errorf("verify %s: signed by key %X, not one of the archive's (%s): %w", path, s.KeyID, strings.Join(v.ids, ", "), unix.EKEYREJECTED)
+	return fmt.Errorf("verify %s: signed by key %X, not one of the archive's (%s): %w",
+		path, s.KeyID, strings.Join(v.ids, ", "), unix.EKEYREJECTED)
 }
 
 // open opens a file for the kernel. With keys it reads the file once,
@@ -103,7 +105,8 @@ func sealed(name string, data []byte) (*os.File, error) {
 	}
 	f := os.NewFile(uintptr(fd), name)
 	if _, err = f.Write(data); err == nil {
-		_, err = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, unix.F_SEAL_WRITE|unix.F_SEAL_SHRINK|unix.F_SEAL_GROW|unix.F_SEAL_SEAL)
+		seals := unix.F_SEAL_WRITE | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
+		_, err = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals)
 	}
 	if err == nil {
 		_, err = f.Seek(0, io.SeekStart)

@@ -114,7 +114,8 @@ func (n *node) timer(t timer) {
 		n.seq++ // what the work says later is stale
 		if n.phase == loading {
 			n.log.Errf("kexec: loading %s did not end within %v: soft restart instead", n.files.kexec.Kernel, loadDeadline)
-			n.worked(work{n.seq, kexecboot.Failed(n.files.kexec, "load did not end within "+loadDeadline.String()), loadDeadline})
+			why := "load did not end within " + loadDeadline.String()
+			n.worked(work{n.seq, kexecboot.Failed(n.files.kexec, why), loadDeadline})
 		} else {
 			n.log.Errf("teardown: sync did not finish in %v, going on", syncDeadline)
 			n.worked(work{seq: n.seq})

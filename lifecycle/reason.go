@@ -171,29 +171,34 @@ func whoName(why string) string {
 
 // metric is one gauge or counter of the metrics file.
 type metric struct {
-	name, help, kind, labels string
-	value                    float64
+	kind, name, labels string
+	value              float64
+	help               string
 }
 
 // metrics is the metrics file, in the Prometheus text format.
 func (h *history) metrics(armed time.Duration) string {
 	ms := []metric{
-		{"generation", "Generation of this boot: 1 after a cold boot, N+1 after a kexec from generation N.", "gauge", "", float64(h.gen)},
-		{"boot_reason", "Why this generation booted: 1 for the reason (kexec, watchdog, panic, oops, poweron).", "gauge",
-			`reason="` + h.reason + `",previous="` + h.prev + `"`, 1},
-		{"kernel_to_init_seconds", "From the kernel's start to init's start (CLOCK_BOOTTIME).", "gauge", "", h.kernel.Seconds()},
-		{"init_to_boot_stage_seconds", "From init's start to the first boot stage's start.", "gauge", "", h.toBoot.Seconds()},
-		{"stage_restarts_total", "Stages started again after a crash (EP_RESTART_ENABLED).", "counter", "", float64(h.restarts)},
-		{"reboot_stage_stopped_total", "Reboot stages (/etc/reboot) stopped at their deadline or by a request.", "counter", "",
-			float64(h.stopped)},
-		{"boot_stage_exit_status", "The last boot stage's (a microVM's command's) exit code, or 128+signal; -1 before any.",
-			"gauge", "", float64(h.status)},
-		{"kexec_load_seconds", "How long the last kexec load took; 0 before any.", "gauge", "", h.load.Seconds()},
-		{"watchdog_timeout_seconds", "The hardware watchdog's timeout while init pets it; 0 when none is armed.", "gauge", "", armed.Seconds()},
+		{"gauge", "generation", "", float64(h.gen),
+			"Generation of this boot: 1 after a cold boot, N+1 after a kexec from generation N."},
+		{"gauge", "boot_reason", `reason="` + h.reason + `",previous="` + h.prev + `"`, 1,
+			"Why this generation booted: 1 for the reason (kexec, watchdog, panic, oops, poweron)."},
+		{"gauge", "kernel_to_init_seconds", "", h.kernel.Seconds(),
+			"From the kernel's start to init's start (CLOCK_BOOTTIME)."},
+		{"gauge", "init_to_boot_stage_seconds", "", h.toBoot.Seconds(), "From init's start to the first boot stage's start."},
+		{"counter", "stage_restarts_total", "", float64(h.restarts),
+			"Stages started again after a crash (EP_RESTART_ENABLED)."},
+		{"counter", "reboot_stage_stopped_total", "", float64(h.stopped),
+			"Reboot stages (/etc/reboot) stopped at their deadline or by a request."},
+		{"gauge", "boot_stage_exit_status", "", float64(h.status),
+			"The last boot stage's (a microVM's command's) exit code, or 128+signal; -1 before any."},
+		{"gauge", "kexec_load_seconds", "", h.load.Seconds(), "How long the last kexec load took; 0 before any."},
+		{"gauge", "watchdog_timeout_seconds", "", armed.Seconds(),
+			"The hardware watchdog's timeout while init pets it; 0 when none is armed."},
 	}
 	if h.reason == "kexec" {
-		ms = append(ms, metric{"kexec_downtime_seconds", "After a kexec: from the previous init's kernel load (before its teardown) to this init's start, wall clock.",
-			"gauge", "", h.down.Seconds()})
+		ms = append(ms, metric{"gauge", "kexec_downtime_seconds", "", h.down.Seconds(),
+			"After a kexec: from the previous init's kernel load (before its teardown) to this init's start, wall clock."})
 	}
 	var b strings.Builder
 	for _, m := range ms {

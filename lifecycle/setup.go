@@ -105,7 +105,8 @@ func newNode(m machine.Machine, log *kmsg.Logger, e early, args []string, versio
 
 // configure reads the rest of the configuration (metadata file, EP_*)
 // and makes the node.
-func configure(m machine.Machine, log *kmsg.Logger, streams *console.Streams, cmdline config.Cmdline, command []string) *node {
+func configure(m machine.Machine, log *kmsg.Logger, streams *console.Streams, cmdline config.Cmdline,
+	command []string) *node {
 	var meta config.Metadata
 	if data, err := machine.ReadFile("/etc/metadata.json", config.MaxMetadata+1); err == nil {
 		var warns []string
@@ -120,11 +121,12 @@ func configure(m machine.Machine, log *kmsg.Logger, streams *console.Streams, cm
 		dir = "/"
 	}
 	n := &node{loop: newLoop(m, log, ep, stages.MachineTable(ep.Signals)), streams: streams,
-		boot:      stages.Spec{Name: "boot", Argv: []string{"/etc/boot"}, Env: env, Dir: dir},
-		reboot:    stages.Spec{Name: "reboot", Argv: []string{"/etc/reboot"}, Env: env, Dir: dir, NoRestart: true},
-		microVM:   len(command) > 0,
-		files:     nodeFiles,
-		dog:       &hardware.Watchdog{M: m, Log: log, Devs: []string{"/dev/watchdog0", "/dev/watchdog"}, Timeout: cmdline.Watchdog},
+		boot:    stages.Spec{Name: "boot", Argv: []string{"/etc/boot"}, Env: env, Dir: dir},
+		reboot:  stages.Spec{Name: "reboot", Argv: []string{"/etc/reboot"}, Env: env, Dir: dir, NoRestart: true},
+		microVM: len(command) > 0,
+		files:   nodeFiles,
+		dog: &hardware.Watchdog{M: m, Log: log, Devs: []string{"/dev/watchdog0", "/dev/watchdog"},
+			Timeout: cmdline.Watchdog},
 		allowance: 120,
 	}
 	n.node = n

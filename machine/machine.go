@@ -180,7 +180,8 @@ func (Real) Reboot(cmd int) error {
 		return unix.Reboot(cmd)
 	}
 	arg := fmt.Sprintf("%s%#x", helperFlag, uint32(cmd))
-	if _, err := syscall.ForkExec("/proc/self/exe", []string{"init", arg}, &syscall.ProcAttr{Files: []uintptr{0, 1, 2}}); err != nil {
+	attr := &syscall.ProcAttr{Files: []uintptr{0, 1, 2}}
+	if _, err := syscall.ForkExec("/proc/self/exe", []string{"init", arg}, attr); err != nil {
 		return fmt.Errorf("fork the poweroff helper: %w", err)
 	}
 	time.Sleep(30 * time.Second) // the helper ends the machine

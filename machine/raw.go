@@ -24,7 +24,8 @@ func rawOpen(path string, flags int, mode uint32) (int, error) {
 		return -1, err
 	}
 	for {
-		fd, _, e := syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(p)), uintptr(flags|unix.O_CLOEXEC), uintptr(mode), 0, 0)
+		fd, _, e := syscall.RawSyscall6(unix.SYS_OPENAT, atFDCWD, uintptr(unsafe.Pointer(p)),
+			uintptr(flags|unix.O_CLOEXEC), uintptr(mode), 0, 0)
 		if e != unix.EINTR {
 			return int(fd), errno(e)
 		}
@@ -58,7 +59,8 @@ func Lstat(path string, st *unix.Stat_t) error {
 	if err != nil {
 		return err
 	}
-	_, _, e := syscall.RawSyscall6(unix.SYS_NEWFSTATAT, atFDCWD, uintptr(unsafe.Pointer(p)), uintptr(unsafe.Pointer(st)), unix.AT_SYMLINK_NOFOLLOW, 0, 0)
+	_, _, e := syscall.RawSyscall6(unix.SYS_NEWFSTATAT, atFDCWD, uintptr(unsafe.Pointer(p)),
+		uintptr(unsafe.Pointer(st)), unix.AT_SYMLINK_NOFOLLOW, 0, 0)
 	return errno(e)
 }
 
@@ -70,7 +72,8 @@ func rawMount(source, target, fstype string, flags uintptr, data string) error {
 			return err
 		}
 	}
-	_, _, e := syscall.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(p[0])), uintptr(unsafe.Pointer(p[1])), uintptr(unsafe.Pointer(p[2])), flags, uintptr(unsafe.Pointer(p[3])), 0)
+	_, _, e := syscall.RawSyscall6(unix.SYS_MOUNT, uintptr(unsafe.Pointer(p[0])), uintptr(unsafe.Pointer(p[1])),
+		uintptr(unsafe.Pointer(p[2])), flags, uintptr(unsafe.Pointer(p[3])), 0)
 	return errno(e)
 }
 
