@@ -131,7 +131,7 @@ func setExit(c *Cmdline, v string) error {
 		c.Exit, c.ExitPort = v, 0
 	case how == "isa-debug-exit" && !hasPort:
 		c.Exit, c.ExitPort = how, 0xf4
-	case how == "isa-debug-exit" && err == nil:
+	case how == "isa-debug-exit" && err == nil && n > 0:
 		c.Exit, c.ExitPort = how, int(n)
 	default:
 		return fmt.Errorf("not poweroff, reboot or isa-debug-exit[:PORT]: the VM powers off")

@@ -2,6 +2,7 @@ package config
 
 import (
 	"math"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -42,7 +43,8 @@ func FuzzSplit(f *testing.F) {
 func FuzzParseCmdline(f *testing.F) {
 	for _, s := range []string{"console=ttyS0 env.A=1 workdir=/srv", "env.1=x env.B=\"two words\" -- /bin/app -v",
 		"stageinit.watchdog=30 stageinit.kexec_watchdog=99999999999", "workdir=../x printk.devkmsg=on", "-- --",
-		"stageinit.gen=3 stageinit.prev=reboot:SIGTERM stageinit.jump=1700000000000", "stageinit.gen=1 stageinit.gen=2 stageinit.prev=a stageinit.jump=1"} {
+		"stageinit.gen=3 stageinit.prev=reboot:SIGTERM stageinit.jump=1700000000000",
+		"stageinit.exit=isa-debug-exit:0x501 stageinit.reboot_timeout=0 STAGEINIT_REBOOT_TIMEOUT=9", "stageinit.exit=isa-debug-exit:0", "stageinit.gen=1 stageinit.gen=2 stageinit.prev=a stageinit.jump=1"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
@@ -65,12 +67,25 @@ func FuzzParseCmdline(f *testing.F) {
 				break
 			}
 		}
-		for _, p := range []*int{c.Watchdog, c.KexecWatchdog} {
+		if !slices.Contains([]string{"", "poweroff", "reboot", "isa-debug-exit"}, c.Exit) ||
+			c.ExitPort < 0 || c.ExitPort > 0xffff || (c.ExitPort != 0) != (c.Exit == "isa-debug-exit") {
+			t.Fatalf("%q: exit %q port %d", s, c.Exit, c.ExitPort)
+		}
+		for _, p := range []*int{c.Watchdog, c.KexecWatchdog, c.RebootTimeout} {
 			if p != nil && *p < 0 {
 				t.Fatalf("%q: negative seconds %d", s, *p)
 			}
 		}
-		if k := c.Kexec; k != nil && (k.Gen < 1 || !token(k.Prev) || strings.Count(s, "stageinit.gen=") != 1) {
+		gens := 0
+		for _, w := range words {
+			if w == "--" {
+				break
+			}
+			if strings.HasPrefix(w, "stageinit.gen=") {
+				gens++
+			}
+		}
+		if k := c.Kexec; k != nil && (k.Gen < 1 || !token(k.Prev) || gens != 1) {
 			t.Fatalf("%q: took the previous init's words %+v", s, *k)
 		}
 	})
