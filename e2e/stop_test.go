@@ -130,16 +130,13 @@ echo "init dropped: $(dmesg | grep -c 'log lines dropped')"
 	v.Wait()
 }
 
-// kmsgAt is the kernel timestamp of the first console line "[t] ..."
-// that contains s.
+// kmsgAt is the kernel timestamp "[t] " just before the first s on the
+// console (a printk line may start in the middle of a stage's line).
 func kmsgAt(t *testing.T, console, s string) float64 {
 	t.Helper()
-	re := regexp.MustCompile(`^\[\s*([0-9.]+)\] `)
-	for _, l := range strings.Split(console, "\n") {
-		if m := re.FindStringSubmatch(l); m != nil && strings.Contains(l, s) {
-			f, _ := strconv.ParseFloat(m[1], 64)
-			return f
-		}
+	if m := regexp.MustCompile(`\[\s*([0-9.]+)\] ` + regexp.QuoteMeta(s)).FindStringSubmatch(console); m != nil {
+		f, _ := strconv.ParseFloat(m[1], 64)
+		return f
 	}
 	t.Errorf("console lacks a timestamped line with %q", s)
 	return 0
