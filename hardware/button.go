@@ -72,6 +72,9 @@ func (b *Buttons) Fd() int { return b.fd }
 // starts a reader for each power button; names that went away are
 // forgotten.
 func (b *Buttons) Look() {
+	if b == nil { // the supervisor's
+		return
+	}
 	if b.fd >= 0 {
 		var buf [4096]byte
 		for n, _ := unix.Read(b.fd, buf[:]); n > 0; n, _ = unix.Read(b.fd, buf[:]) {

@@ -9,6 +9,7 @@
 package lifecycle
 
 import (
+	"os"
 	"strconv"
 	"syscall"
 	"time"
@@ -237,42 +238,57 @@ func (l *loop) drained() {
 	}
 }
 
-// watch waits in poll(2) on the descriptors init reads besides its
-// stages' pipes: the signal pipe, and on a node the power buttons'
-// inotify. It sends each signal to the loop, and has the buttons look for
+// watch waits on the descriptors init reads besides its stages' pipes:
+// the signal pipe, and on a node the power buttons' inotify, in an epoll
+// set of its own that waits in the Go runtime's poller (an epoll file
+// descriptor is itself pollable), so that no thread is held in a system
+// call. It sends each signal to the loop, and has the buttons look for
 // devices when one may have come (every 2 s without inotify). Without a
-// signal pipe it sends a SIGCHLD every second: the loop still reaps. It is
-// init's one goroutine that holds a thread in a system call.
+// signal pipe it sends a SIGCHLD every second: the loop still reaps.
 func watch(log *kmsg.Logger, sigfd int, sigs chan<- syscall.Signal, b *hardware.Buttons) {
 	defer log.Guard()
-	fds, wait := []unix.PollFd{{Fd: int32(sigfd), Events: unix.POLLIN}}, -1
+	ep, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err == nil {
+		err = unix.SetNonblock(ep, true)
+	}
+	fds, every := []int{sigfd}, time.Duration(0)
 	if b != nil {
-		b.Look()
-		if fd := b.Fd(); fd >= 0 {
-			fds = append(fds, unix.PollFd{Fd: int32(fd), Events: unix.POLLIN})
-		} else {
-			wait = 2000
+		fds = append(fds, b.Fd())
+	}
+	for i, fd := range fds {
+		if fd < 0 {
+			every = []time.Duration{time.Second, 2 * time.Second}[i]
+		} else if err == nil {
+			err = unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, fd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd)})
 		}
 	}
-	if sigfd < 0 {
-		wait = 1000
+	if err != nil {
+		log.Critf("epoll for signals and buttons: %v", err)
+		return
 	}
-	for {
-		for i := range fds {
-			fds[i].Revents = 0
+	f := os.NewFile(uintptr(ep), "watch")
+	raw, _ := f.SyscallConn()
+	b.Look()
+	for ready := make([]unix.EpollEvent, 4); ; {
+		if every > 0 {
+			f.SetReadDeadline(time.Now().Add(every))
 		}
-		n, err := unix.Poll(fds, wait)
-		switch {
-		case err != nil && err != unix.EINTR:
-			log.Errf("poll: %v", err) // not seen in practice; never spin
-			time.Sleep(time.Second)
-		case fds[0].Revents != 0:
-			stages.ReadSignals(sigfd, sigs)
-		case n == 0 && sigfd < 0:
-			sigs <- syscall.SIGCHLD
-		}
-		if b != nil && (n == 0 || len(fds) > 1 && fds[1].Revents != 0) {
+		err := raw.Read(func(uintptr) bool {
+			n, _ := unix.EpollWait(ep, ready, 0)
+			for _, e := range ready[:max(n, 0)] {
+				if int(e.Fd) == sigfd {
+					stages.ReadSignals(sigfd, sigs)
+				} else {
+					b.Look()
+				}
+			}
+			return n > 0
+		})
+		if err != nil { // the deadline: no inotify, or no signal pipe
 			b.Look()
+			if sigfd < 0 {
+				sigs <- syscall.SIGCHLD
+			}
 		}
 	}
 }
