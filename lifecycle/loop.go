@@ -120,6 +120,9 @@ func (l *loop) fire(t timer) {
 		l.run.Expire()
 		l.at[killTimer] = time.Now().Add(5 * time.Second)
 	case killTimer:
+		if l.run == nil || l.run.Leader <= 0 {
+			break // it ended meanwhile
+		}
 		l.log.Errf("%s: pid %d still there 5s after SIGKILL (stuck in the kernel?): going on without it",
 			l.run.Spec.Name, l.run.Leader)
 		l.run.Exited(stages.Status{Pid: l.run.Leader, WS: unix.WaitStatus(syscall.SIGKILL)})

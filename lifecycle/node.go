@@ -165,10 +165,13 @@ func (n *node) stageEnded(r *stages.Run) {
 	logEnd(n, r)
 	r.Spec.Cgroup.Close()
 	n.hist.restarts += r.Restarts
+	if n.phase == booting {
+		n.hist.status = r.Code(128)
+	}
 	n.look() // the stage may have loaded a watchdog driver
 	n.publish()
 	if n.phase == booting {
-		if n.hist.status = r.Code(128); n.microVM {
+		if n.microVM {
 			n.sayStatus(r)
 		}
 		if r.Err != nil || time.Since(r.Begin) < time.Second {
