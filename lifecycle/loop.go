@@ -120,12 +120,17 @@ func (l *loop) fire(t timer) {
 		l.run.Expire()
 		l.at[killTimer] = time.Now().Add(5 * time.Second)
 	case killTimer:
-		if l.run == nil || l.run.Leader <= 0 {
+		if l.run == nil || l.run.Ended() {
 			break // it ended meanwhile
 		}
-		l.log.Errf("%s: pid %d still there 5s after SIGKILL (stuck in the kernel?): going on without it",
-			l.run.Spec.Name, l.run.Leader)
-		l.run.Exited(stages.Status{Pid: l.run.Leader, WS: unix.WaitStatus(syscall.SIGKILL)})
+		if l.run.Leader > 0 {
+			l.log.Errf("%s: pid %d still there 5s after SIGKILL (stuck in the kernel?): going on without it",
+				l.run.Spec.Name, l.run.Leader)
+		} else {
+			l.log.Errf("%s: processes still in %s 5s after SIGKILL (stuck in the kernel?): going on without them",
+				l.run.Spec.Name, l.run.Spec.Cgroup.Path)
+		}
+		l.run.Abandon()
 		l.ended()
 	case againTimer:
 		l.startLeader()
@@ -192,6 +197,7 @@ func (l *loop) exit(st stages.Status) {
 	if l.down != nil {
 		l.teardownGone()
 	}
+	l.ended() // it may have been the last of a killed cgroup
 }
 
 // startStage starts a stage run; out is its stderr relay, nil for the
@@ -212,7 +218,7 @@ func (l *loop) startLeader() {
 
 // ended checks whether the run is over, and if so waits for its relay.
 func (l *loop) ended() {
-	if l.run == nil || !l.run.Ended() || l.drain != nil {
+	if l.run == nil || l.drain != nil || !l.run.Ended() {
 		return
 	}
 	if l.out == nil {

@@ -140,6 +140,17 @@ func (g *Cgroup) kill() error {
 	return nil
 }
 
+// empty reports whether no process is left in the cgroup or below it
+// (cgroup.events: populated 0). A nil cgroup, or one that cannot be read,
+// is empty.
+func (g *Cgroup) empty() bool {
+	if g == nil {
+		return true
+	}
+	b, _ := machine.ReadFile(filepath.Join(g.Path, "cgroup.events"), 4096)
+	return !strings.Contains(string(b), "populated 1")
+}
+
 // pids reads a list of pids (cgroup.procs).
 func pids(path string) []int {
 	b, _ := machine.ReadFile(path, 1<<20)

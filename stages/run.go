@@ -7,6 +7,7 @@ import (
 	"github.com/stageinit/stageinit/config"
 	"github.com/stageinit/stageinit/kmsg"
 	"github.com/stageinit/stageinit/machine"
+	"golang.org/x/sys/unix"
 )
 
 // Run is one run of a stage, restarts included: the stage leads a new
@@ -30,6 +31,7 @@ type Run struct {
 
 	stopSigs []syscall.Signal // a stop came: no restart, these go to each leader
 	graced   bool             // the grace period was started: never again
+	killed   bool             // the cgroup got SIGKILL: the run ends when it is empty
 }
 
 // Code is the exit code of the stage: its leader's, base+signal when it
@@ -41,8 +43,22 @@ func (r *Run) Code(base int) int {
 	return r.Status.Code(base)
 }
 
-// Ended reports whether no leader runs and none is due to start.
-func (r *Run) Ended() bool { return r.Leader == 0 && r.Again.IsZero() }
+// Ended reports whether no leader runs and none is due to start, and,
+// once the cgroup got SIGKILL, whether nothing of it is left: the next
+// stage never runs beside the killed one's daemons. (The last of them to
+// go sends init a SIGCHLD, which brings the loop back to look.)
+func (r *Run) Ended() bool {
+	return r.Leader == 0 && r.Again.IsZero() && (!r.killed || r.Spec.Cgroup.empty())
+}
+
+// Abandon gives up on what SIGKILL has not ended: the leader is taken as
+// killed and the cgroup as empty.
+func (r *Run) Abandon() {
+	if r.Leader > 0 {
+		r.Exited(Status{Pid: r.Leader, WS: unix.WaitStatus(syscall.SIGKILL)})
+	}
+	r.killed = false
+}
 
 // Start starts a leader: the first, or the next once Again has passed. A
 // stop that came before applies to it at once.
@@ -102,6 +118,7 @@ func (r *Run) Expire() {
 		if err := r.Spec.Cgroup.kill(); err != nil {
 			r.Log.Errf("%v", err)
 		}
+		r.killed = true
 	}
 }
 

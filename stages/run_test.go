@@ -3,6 +3,8 @@ package stages
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
@@ -107,5 +109,43 @@ func TestRestartPolicy(t *testing.T) {
 	r.Stop(syscall.SIGTERM)
 	if !r.Ended() || !r.Again.IsZero() {
 		t.Errorf("stop during backoff: ended %v again %v", r.Ended(), r.Again)
+	}
+}
+
+// TestKilledCgroupEmpties: after the grace period the run ends only once
+// its cgroup is empty (its daemons got SIGKILL too, and may take longer
+// than the leader to go); Abandon ends it without waiting.
+func TestKilledCgroupEmpties(t *testing.T) {
+	r, m := newRun(config.EP{Grace: time.Second, ExitBase: 128})
+	dir := t.TempDir()
+	events := func(s string) {
+		if err := os.WriteFile(filepath.Join(dir, "cgroup.events"), []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	events("populated 1\nfrozen 0\n")
+	r.Spec.Cgroup = &Cgroup{Path: dir, m: m}
+	r.Start()
+	r.Exited(Status{Pid: r.Leader})
+	if !r.Ended() {
+		t.Fatal("a leader that exited by itself waits for its daemons")
+	}
+	r.Start()
+	r.Stop(syscall.SIGTERM)
+	r.Expire()
+	r.Exited(killed(syscall.SIGKILL))
+	if r.Ended() {
+		t.Fatal("ended while the killed cgroup is populated")
+	}
+	if m.Count("write "+filepath.Join(dir, "cgroup.kill")+" 1") != 1 {
+		t.Errorf("cgroup not killed: %q", m.Calls())
+	}
+	events("populated 0\nfrozen 0\n")
+	if !r.Ended() {
+		t.Error("not ended once the cgroup is empty")
+	}
+	events("populated 1\nfrozen 0\n")
+	if r.Abandon(); !r.Ended() {
+		t.Error("not ended after Abandon")
 	}
 }
