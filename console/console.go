@@ -118,3 +118,12 @@ func (s *Streams) Stage(name string, log *kmsg.Logger) ([3]uintptr, *kmsg.Relay,
 	}
 	return [3]uintptr{null, out, rl.W.Fd()}, rl, nil
 }
+
+// Foreground reports whether fd is the caller's controlling terminal with
+// the caller's process group in its foreground (ioctl TIOCGPGRP, which
+// fails on any other fd, against getpgrp(2)): a container started with
+// -t, or a supervisor started from an interactive shell.
+func Foreground(fd int) bool {
+	pgrp, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
+	return err == nil && pgrp == unix.Getpgrp()
+}

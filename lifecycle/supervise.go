@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/stageinit/stageinit/console"
 	"github.com/stageinit/stageinit/kmsg"
 	"github.com/stageinit/stageinit/machine"
 	"github.com/stageinit/stageinit/stages"
@@ -37,7 +38,11 @@ func Supervise(command []string, verbose bool) int {
 			log.Warnf("prctl PR_SET_CHILD_SUBREAPER: %v", err)
 		}
 	}
-	spec := stages.Spec{Name: filepath.Base(command[0]), Argv: command, Env: os.Environ(), Files: [3]uintptr{0, 1, 2}}
+	spec := stages.Spec{Name: filepath.Base(command[0]), Argv: command, Env: os.Environ(), Files: [3]uintptr{0, 1, 2},
+		Terminal: console.Foreground(0)}
+	if spec.Terminal {
+		log.Debugf("fd 0 is a terminal: %s runs in its foreground", spec.Name)
+	}
 	l.startStage(spec, nil)
 	// The watcher starts once the command has: a signal that came before
 	// waits in the pipe.

@@ -23,10 +23,18 @@ type Spec struct {
 	Cgroup *Cgroup
 	// NoRestart turns EP_RESTART_ENABLED off for this stage (/etc/reboot).
 	NoRestart bool
+	// Terminal: fd 0 is init's controlling terminal and init's process
+	// group its foreground. The stage then leads a process group of its
+	// own in init's session instead of a new session, in the terminal's
+	// foreground, as under tini: job control works, and Ctrl-C goes to the
+	// stage, not to init.
+	Terminal bool
 }
 
 // spawn starts the stage as the leader of a new session (setsid(2): sid =
-// pgid = pid). The Go runtime resets the handlers it installed to SIG_DFL
+// pgid = pid), or, on a terminal, of a new process group in the terminal's
+// foreground (setpgid(2), then TIOCSPGRP in the child, which Go makes
+// before it unblocks signals: no SIGTTOU). The Go runtime resets the handlers it installed to SIG_DFL
 // in the child and clears its signal mask; init never ignores a signal, so
 // none is inherited ignored. Only Files become open fds: everything init
 // opens is O_CLOEXEC.
@@ -42,7 +50,7 @@ func spawn(m machine.Machine, s Spec) (int, error) {
 		}
 		path = lp
 	}
-	sys := &syscall.SysProcAttr{Setsid: true}
+	sys := &syscall.SysProcAttr{Setsid: !s.Terminal, Foreground: s.Terminal} // Ctty 0: init's fd 0
 	if s.Cgroup != nil {
 		sys.UseCgroupFD, sys.CgroupFD = true, s.Cgroup.fd
 	}

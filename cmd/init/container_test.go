@@ -24,7 +24,12 @@ type box struct {
 	Dir     string
 	Env     []string
 	Cmdline string
-	cmd     *exec.Cmd
+	Flags   []string // init's own, before "--"
+	// TTY, when set, is fd 0, 1 and 2 of init, and init starts as
+	// `podman run -t` starts it: a session of its own (setsid --ctty)
+	// with the terminal as its controlling terminal.
+	TTY *os.File
+	cmd *exec.Cmd
 	out     bytes.Buffer
 	errb    bytes.Buffer
 	done    chan struct{}
@@ -50,12 +55,19 @@ func (b *box) Start(command ...string) {
 		must(b.t, os.WriteFile(f, []byte(b.Cmdline+"\n"), 0o644))
 		args = append(args, "/bin/sh", "-c", `mount --bind "$0" /proc/cmdline && exec "$@"`, f)
 	}
-	args = append(append(args, initBin, "--"), command...)
+	if b.TTY != nil {
+		args = append(args, "setsid", "--ctty")
+	}
+	args = append(append(append(append(args, initBin), b.Flags...), "--"), command...)
 	ctx, cancel := context.WithTimeout(context.Background(), stretch(60*time.Second))
 	b.cmd = exec.CommandContext(ctx, "unshare", args...)
 	b.cmd.Cancel = func() error { return b.cmd.Process.Signal(syscall.SIGKILL) } // unshare ignores TERM
 	b.cmd.Dir, b.cmd.Env = b.Dir, b.Env
 	b.cmd.Stdout, b.cmd.Stderr = &b.out, &b.errb
+	if b.TTY != nil {
+		b.cmd.Stdin, b.cmd.Stdout, b.cmd.Stderr = b.TTY, b.TTY, b.TTY
+		b.cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true} // a session without a terminal: setsid --ctty takes it
+	}
 	must(b.t, b.cmd.Start())
 	go func() { b.cmd.Wait(); cancel(); close(b.done) }()
 	b.t.Cleanup(func() { b.cmd.Process.Signal(syscall.SIGKILL); <-b.done })
