@@ -28,11 +28,11 @@ type box struct {
 	// TTY, when set, is fd 0, 1 and 2 of init, and init starts as
 	// `podman run -t` starts it: a session of its own (setsid --ctty)
 	// with the terminal as its controlling terminal.
-	TTY *os.File
-	cmd *exec.Cmd
-	out     bytes.Buffer
-	errb    bytes.Buffer
-	done    chan struct{}
+	TTY  *os.File
+	cmd  *exec.Cmd
+	out  bytes.Buffer
+	errb bytes.Buffer
+	done chan struct{}
 }
 
 func newBox(t *testing.T) *box {
