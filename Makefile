@@ -34,7 +34,7 @@ mkinitramfs:
 
 # Debian packages the tests and the demo need (installed when missing),
 # and Debian's kernels for amd64 and arm64 (with arm64's busybox-static).
-DEBS := qemu-system-x86 qemu-system-arm busybox-static cpio file minisign dnsmasq-base ipxe-qemu iproute2
+DEBS := qemu-system-x86 qemu-system-arm busybox-static cpio file minisign dnsmasq-base ipxe-qemu iproute2 podman runc
 deps:
 	@missing=""; for p in $(DEBS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; \

@@ -59,6 +59,9 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	code := m.Run()
+	if podmanImage != "" {
+		exec.Command("podman", "rmi", "-f", podmanImage).Run()
+	}
 	if testing.Verbose() || code != 0 {
 		fmt.Printf("calibration: 20 runs in %v, deadlines x%.2f\n", calibration.Round(time.Millisecond), scale)
 	}
