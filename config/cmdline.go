@@ -29,6 +29,10 @@ type Cmdline struct {
 	// word STAGEINIT_REBOOT_TIMEOUT=SECONDS), the deadline of /etc/reboot
 	// (0: none; nil: the default, 90 s).
 	RebootTimeout *int
+	// Rescue is "now" for stageinit.rescue (a shell on the console before
+	// the first boot stage), "onfail" for stageinit.rescue=onfail (a shell
+	// when the boot stage keeps failing); "": never a shell.
+	Rescue string
 	// MetricsDir is stageinit.metrics_dir=, where init writes its metrics.
 	MetricsDir string
 	// Kexec is what the previous init added before it jumped here; nil
@@ -119,6 +123,18 @@ var cmdlineWords = map[string]func(c *Cmdline, v string) error{
 	"stageinit.reboot_timeout": func(c *Cmdline, v string) error { return setSeconds(&c.RebootTimeout, v) },
 	"STAGEINIT_REBOOT_TIMEOUT": func(c *Cmdline, v string) error { return setSeconds(&c.RebootTimeout, v) },
 	"stageinit.exit":           setExit,
+	"stageinit.rescue":         setRescue,
+}
+
+// setRescue reads stageinit.rescue (or stageinit.rescue=) and
+// stageinit.rescue=onfail.
+func setRescue(c *Cmdline, v string) error {
+	switch v {
+	case "", "onfail":
+		c.Rescue = map[string]string{"": "now", "onfail": "onfail"}[v]
+		return nil
+	}
+	return fmt.Errorf("not stageinit.rescue or stageinit.rescue=onfail: no rescue shell")
 }
 
 // setExit reads stageinit.exit=poweroff, reboot or isa-debug-exit[:PORT]

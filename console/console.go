@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/stageinit/stageinit/kmsg"
+	"github.com/stageinit/stageinit/machine"
 	"golang.org/x/sys/unix"
 )
 
@@ -126,4 +129,26 @@ func (s *Streams) Stage(name string, log *kmsg.Logger) ([3]uintptr, *kmsg.Relay,
 func Foreground(fd int) bool {
 	pgrp, err := unix.IoctlGetInt(fd, unix.TIOCGPGRP)
 	return err == nil && pgrp == unix.Getpgrp()
+}
+
+// Terminal opens the terminal behind dev/console, read for read and
+// write, never as init's controlling terminal: the last name in
+// sys/class/tty/console/active (the kernel's preferred console, as
+// busybox's cttyhack finds it), and for tty0 the virtual terminal in
+// the foreground (sys/class/tty/tty0/active).
+func Terminal(sys, dev string) (*os.File, error) {
+	name := "console"
+	for _, f := range []string{"console", "tty0"} {
+		if name != f {
+			break
+		}
+		p := sys + "/class/tty/" + f + "/active"
+		b, err := machine.ReadFile(p, 4096)
+		words := strings.Fields(string(b))
+		if err != nil || len(words) == 0 {
+			return nil, fmt.Errorf("read %s: no terminal behind %s/console (%v)", p, dev, err)
+		}
+		name = filepath.Base(words[len(words)-1])
+	}
+	return open(dev+"/"+name, unix.O_RDWR|unix.O_NOCTTY)
 }

@@ -51,14 +51,17 @@ func (n *node) decide() final {
 
 // files are where a stage leaves its wishes for the final action, and
 // pstore's pmsg, which keeps init's last line across a warm reset (README
-// "Files").
+// "Files"); the rescue shell, and where its terminal is found.
 type files struct {
 	poweroff, reboot, pmsg string
 	kexec                  kexecboot.Paths
+	rescue, sys, dev       string
 }
 
-var nodeFiles = files{"/poweroff", "/reboot", "/dev/pmsg0", kexecboot.Paths{Kernel: "/kernel", Initrd: "/kernel.initrd",
-	Cmdline: "/kernel.cmdline", ProcCmdline: "/proc/cmdline", Keys: "/etc/stageinit"}}
+var nodeFiles = files{poweroff: "/poweroff", reboot: "/reboot", pmsg: "/dev/pmsg0",
+	kexec: kexecboot.Paths{Kernel: "/kernel", Initrd: "/kernel.initrd", Cmdline: "/kernel.cmdline",
+		ProcCmdline: "/proc/cmdline", Keys: "/etc/stageinit"},
+	rescue: "/etc/rescue", sys: "/sys", dev: "/dev"}
 
 func exists(p string) bool {
 	_, err := os.Lstat(p)
@@ -105,6 +108,10 @@ func (n *node) carryOut() {
 // could not start or ended within 1 s, 1, 2, 4 ... up to 60 s, so that a
 // node that lost its /etc/boot does not spin.
 func (n *node) pause() time.Duration {
+	if n.rescue == "onfail" && n.quick >= rescueAfter {
+		n.log.Warnf("boot stage failed or ended within 1 s %d rounds in a row: the rescue shell comes", n.quick)
+		return 0
+	}
 	d := time.Second << min(max(n.quick-1, 0), 6)
 	if n.quick > 1 {
 		d = min(d, time.Minute)

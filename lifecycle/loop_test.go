@@ -17,7 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-var phaseNames = [...]string{"pausing", "booting", "rebooting", "loading", "tearingDown", "syncing"}
+var phaseNames = [...]string{"pausing", "booting", "rebooting", "loading", "tearingDown", "syncing", "rescuing"}
 
 // event is one kind of event, as the loop's select would hand it over.
 // A deadline that is not armed cannot pass: the event is then "unarmed".

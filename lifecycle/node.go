@@ -27,6 +27,7 @@ const (
 	loading                  // /kernel is being loaded, off the loop
 	tearingDown              // teardown
 	syncing                  // sync(2), off the loop
+	rescuing                 // the rescue shell (stageinit.rescue)
 )
 
 // node is pid 1 of a machine. Round after round it runs the boot stage,
@@ -48,6 +49,8 @@ type node struct {
 	allowance  int // seconds the watchdog counts through a kexec
 	// rebootTimeout is the reboot stage's deadline; 0: none
 	rebootTimeout time.Duration
+	rescue        string // stageinit.rescue: "now", "onfail" or "" (never)
+	rescued       bool   // a rescue shell ran this boot
 
 	phase  phase
 	req    stages.Action // the strongest request of the round; 0: none
@@ -88,7 +91,7 @@ func (n *node) request(a stages.Action, why string) {
 	case n.phase == pausing: // the boot stage starts and is stopped at once
 		n.at[pauseTimer] = time.Time{}
 		n.startRound()
-	case n.phase == booting:
+	case n.phase == booting || n.phase == rescuing:
 		n.run.Stop(syscall.SIGTERM, syscall.SIGCONT)
 		n.ended()
 	case n.phase == rebooting && a >= n.req: // asked again: it is cut short
@@ -124,13 +127,15 @@ func (n *node) timer(t timer) {
 	n.at[petTimer] = n.dog.Due
 }
 
-// startRound starts the boot stage, stopped at once when a request came
-// before it.
+// startRound starts the rescue shell when it is due, else the boot
+// stage, stopped at once when a request came before it.
 func (n *node) startRound() {
-	n.phase = booting
-	boot := n.boot
-	boot.Env, n.tell = append(slices.Clone(boot.Env), n.tell...), nil
-	n.startNodeStage(boot)
+	if !n.rescueDue() || !n.startRescue() {
+		n.phase = booting
+		boot := n.boot
+		boot.Env, n.tell = append(slices.Clone(boot.Env), n.tell...), nil
+		n.startNodeStage(boot)
+	}
 	if n.req != 0 && n.run != nil {
 		n.run.Stop(syscall.SIGTERM, syscall.SIGCONT)
 		n.ended()
@@ -143,7 +148,9 @@ func (n *node) startNodeStage(s stages.Spec) {
 	s.Env = append(slices.Clone(s.Env), n.hist.env()...)
 	var out *kmsg.Relay
 	var err error
-	if s.Files, out, err = n.streams.Stage(s.Name, n.log); err != nil {
+	if s.Ctty {
+		// the rescue shell's streams are its terminal
+	} else if s.Files, out, err = n.streams.Stage(s.Name, n.log); err != nil {
 		n.log.Errf("%s: no stderr relay: %v", s.Name, err)
 	}
 	if n.cgroups != nil {
@@ -164,6 +171,11 @@ func (n *node) startNodeStage(s stages.Spec) {
 func (n *node) stageEnded(r *stages.Run) {
 	logEnd(n, r)
 	r.Spec.Cgroup.Close()
+	if n.phase == rescuing { // the boot goes on
+		n.quick = 0
+		n.startRound()
+		return
+	}
 	n.hist.restarts += r.Restarts
 	if n.phase == booting {
 		n.hist.status = r.Code(128)

@@ -60,7 +60,7 @@ func newTestNode(t *testing.T, m *machinetest.Fake, dir string) *node {
 func filesIn(dir string) files {
 	f := nodeFiles
 	for _, p := range []*string{&f.poweroff, &f.reboot, &f.pmsg, &f.kexec.Kernel, &f.kexec.Initrd, &f.kexec.Cmdline,
-		&f.kexec.ProcCmdline, &f.kexec.Keys} {
+		&f.kexec.ProcCmdline, &f.kexec.Keys, &f.rescue, &f.sys, &f.dev} {
 		*p = dir + *p
 	}
 	return f
@@ -510,5 +510,46 @@ func TestMicroVMEnd(t *testing.T) {
 	}
 	if n.req = stages.PoweroffRequest; n.decide() != powerOff {
 		t.Errorf("a poweroff request with stageinit.exit=reboot: %v", n.decide())
+	}
+}
+
+// TestRescue: with stageinit.rescue the shell comes before the first boot
+// stage, on the terminal behind the console, in a session of its own with
+// it as its controlling terminal, and the boot stage follows its exit;
+// with =onfail it comes after rescueAfter failed rounds instead of the
+// longest pause, /etc/rescue when there is one, and a request stops it.
+func TestRescue(t *testing.T) {
+	m := &machinetest.Fake{}
+	dir := t.TempDir()
+	n := newTestNode(t, m, dir)
+	os.MkdirAll(filepath.Join(dir, "sys/class/tty/console"), 0o755)
+	must(t, os.WriteFile(filepath.Join(dir, "sys/class/tty/console/active"), []byte("tty0 ttyS0\n"), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "dev/ttyS0"), nil, 0o644))
+	n.rescue = "now"
+	n.startRound()
+	if s := m.Spawned(); n.phase != rescuing || len(s) != 1 || s[0].Argv[0] != "/bin/sh" || s[0].Argv[1] != "-i" {
+		t.Fatalf("phase %v, spawned %+v, want the shell", phaseNames[n.phase], s)
+	}
+	exitLeader(t, n, 0)
+	if s := m.Spawned(); n.phase != booting || len(s) != 2 || s[1].Argv[0] != "/etc/boot" {
+		t.Fatalf("phase %v, spawned %+v, want the boot stage after the shell", phaseNames[n.phase], s)
+	}
+	n.rescue, n.quick = "onfail", rescueAfter
+	must(t, os.WriteFile(filepath.Join(dir, "etc/rescue"), nil, 0o755))
+	if d := n.pause(); d != 0 {
+		t.Errorf("pause %v after %d failed rounds, want 0: the shell comes", d, rescueAfter)
+	}
+	exitLeader(t, n, 1<<8)
+	for n.phase != rescuing && n.phase != pausing {
+		exitLeader(t, n, 0) // the reboot stage
+		settle(t, n)
+	}
+	n.startRound()
+	if s := m.Spawned(); n.phase != rescuing || s[len(s)-1].Argv[0] != dir+"/etc/rescue" {
+		t.Fatalf("phase %v, spawned %+v, want /etc/rescue", phaseNames[n.phase], s)
+	}
+	n.request(stages.PoweroffRequest, "SIGUSR2")
+	if m.Count(fmt.Sprintf("kill %d terminated", -n.run.Leader)) != 1 {
+		t.Errorf("the request did not stop the shell: %q", m.Calls())
 	}
 }

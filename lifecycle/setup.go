@@ -136,6 +136,7 @@ func configure(m machine.Machine, log *kmsg.Logger, streams *console.Streams, cm
 	if n.rebootTimeout = 90 * time.Second; cmdline.RebootTimeout != nil {
 		n.rebootTimeout = time.Duration(*cmdline.RebootTimeout) * time.Second
 	}
+	n.rescue = cmdline.Rescue
 	if n.microVM {
 		n.vmExit, n.vmExitPort = cmdline.Exit, cmdline.ExitPort
 		n.boot.Name, n.boot.Argv = command[0][strings.LastIndexByte(command[0], '/')+1:], command

@@ -29,6 +29,9 @@ type Spec struct {
 	// foreground, as under tini: job control works, and Ctrl-C goes to the
 	// stage, not to init.
 	Terminal bool
+	// Ctty: Files[0] is a terminal that becomes the controlling terminal
+	// of the stage's new session (TIOCSCTTY): the rescue shell's.
+	Ctty bool
 }
 
 // spawn starts the stage as the leader of a new session (setsid(2): sid =
@@ -50,7 +53,8 @@ func spawn(m machine.Machine, s Spec) (int, error) {
 		}
 		path = lp
 	}
-	sys := &syscall.SysProcAttr{Setsid: !s.Terminal, Foreground: s.Terminal} // Ctty 0: init's fd 0
+	// Ctty 0: init's fd 0 for Foreground, the stage's fd 0 for Setctty.
+	sys := &syscall.SysProcAttr{Setsid: !s.Terminal, Foreground: s.Terminal, Setctty: s.Ctty}
 	if s.Cgroup != nil {
 		sys.UseCgroupFD, sys.CgroupFD = true, s.Cgroup.fd
 	}
