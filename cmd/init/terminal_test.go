@@ -71,6 +71,7 @@ func TestTerminal(t *testing.T) {
 			if code := wait(); code != 3 {
 				t.Errorf("exit %d, want the command's 3; terminal:\n%s", code, term.String())
 			}
+			term.await(t, "exit code 3", 10*time.Second) // init's last line: all it wrote is read
 			if strings.Contains(term.String(), "signal=2:") {
 				t.Errorf("init got the Ctrl-C:\n%s", term.String())
 			}
