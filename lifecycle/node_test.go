@@ -534,6 +534,9 @@ func TestRescue(t *testing.T) {
 	if s := m.Spawned(); n.phase != booting || len(s) != 2 || s[1].Argv[0] != "/etc/boot" {
 		t.Fatalf("phase %v, spawned %+v, want the boot stage after the shell", phaseNames[n.phase], s)
 	}
+	if n.rescued, n.hist.gen = false, 2; n.rescueDue() {
+		t.Error("stageinit.rescue after a kexec: a shell is due")
+	}
 	n.rescue, n.quick = "onfail", rescueAfter
 	must(t, os.WriteFile(filepath.Join(dir, "etc/rescue"), nil, 0o755))
 	if d := n.pause(); d != 0 {

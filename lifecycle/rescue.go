@@ -10,11 +10,14 @@ import (
 // with stageinit.rescue=onfail the rescue shell comes then instead.
 const rescueAfter = 7
 
-// rescueDue tells whether the round starts with the rescue shell: once a
-// boot with stageinit.rescue, after rescueAfter failed rounds with
-// stageinit.rescue=onfail, never when a request is pending.
+// rescueDue tells whether the round starts with the rescue shell: once
+// with stageinit.rescue, in generation 1 only (a kexec carries the command
+// line over, and an update must not wait at a shell), after rescueAfter
+// failed rounds with stageinit.rescue=onfail, never when a request is
+// pending.
 func (n *node) rescueDue() bool {
-	return n.req == 0 && (n.rescue == "now" && !n.rescued || n.rescue == "onfail" && n.quick >= rescueAfter)
+	now := n.rescue == "now" && !n.rescued && n.hist.gen == 1
+	return n.req == 0 && (now || n.rescue == "onfail" && n.quick >= rescueAfter)
 }
 
 // startRescue starts the rescue shell on the terminal behind the console:
