@@ -19,7 +19,8 @@ func TestQEMUArm64HappyBoot(t *testing.T) {
 	needArch(t, arm64)
 	t.Parallel()
 	img := archiveFor(t, arm64, node{Boot: `echo "boot stdout on $(uname -m)"; cat /proc/mounts
-echo "a line on stderr" >&2; sleep 0.5
+echo "a line on stderr" >&2
+i=0; until dmesg | grep -q 'a line on stderr'; do sleep 0.1; i=$((i+1)); [ $i -lt 300 ] || break; done
 dmesg | grep -o 'boot\[[0-9]*\]: a line on stderr' | sed 's/^/kmsg: /'
 touch /poweroff`, Reboot: rebootEcho})
 	v := qemu{Target: arm64, Kernel: arm64.vmlinuz, Initrd: img, Timeout: 3 * time.Minute}.boot(t)

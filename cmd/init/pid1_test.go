@@ -133,8 +133,8 @@ func TestPID1Grace(t *testing.T) {
 func TestPID1AllSignals(t *testing.T) {
 	n := newNode(t)
 	n.Stage("boot", `for s in HUP QUIT WINCH; do trap "echo fwd $s >> /tmp/got" $s; done
-( trap 'echo member HUP >> /tmp/got' HUP; while :; do sleep 0.05; done ) &
-sleep 0.2
+( trap 'echo member HUP >> /tmp/got' HUP; touch /tmp/member; while :; do sleep 0.05; done ) &
+while [ ! -e /tmp/member ]; do sleep 0.01; done # its trap is set
 for i in $(seq 1 64); do
   case $i in 2|10|12|15|30|38) continue;; esac
   kill -$i 1 || echo "kill -$i failed"
@@ -177,7 +177,8 @@ until [ "$(wc -l < /tmp/exited)" = 500 ]; do sleep 0.1; done
 // not stall reaping or signals, and every line arrives.
 func TestPID1StderrFlood(t *testing.T) {
 	n := newNode(t)
-	n.Stage("boot", `( trap 'echo winch seen; touch /tmp/winch' WINCH; while :; do sleep 0.05; done ) &
+	n.Stage("boot", `( trap 'echo winch seen; touch /tmp/winch' WINCH; touch /tmp/trapped; while :; do sleep 0.05; done ) &
+while [ ! -e /tmp/trapped ]; do sleep 0.01; done # its trap is set before "flooding"
 ( while :; do (exit 1) & sleep 0.01; done ) &
 echo flooding
 ( head -c 10000000 /dev/zero | tr '\0' 'a'; echo; seq 1 100000 ) >&2
