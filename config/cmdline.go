@@ -129,12 +129,13 @@ var cmdlineWords = map[string]func(c *Cmdline, v string) error{
 // setRescue reads stageinit.rescue (or stageinit.rescue=) and
 // stageinit.rescue=onfail.
 func setRescue(c *Cmdline, v string) error {
-	switch v {
-	case "", "onfail":
-		c.Rescue = map[string]string{"": "now", "onfail": "onfail"}[v]
-		return nil
+	if v != "" && v != "onfail" {
+		return fmt.Errorf("not stageinit.rescue or stageinit.rescue=onfail: no rescue shell")
 	}
-	return fmt.Errorf("not stageinit.rescue or stageinit.rescue=onfail: no rescue shell")
+	if c.Rescue = v; v == "" {
+		c.Rescue = "now"
+	}
+	return nil
 }
 
 // setExit reads stageinit.exit=poweroff, reboot or isa-debug-exit[:PORT]

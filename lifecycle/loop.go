@@ -178,6 +178,7 @@ func (l *loop) reap() {
 	for i := 0; i < 100; i++ {
 		st, ok := stages.Reaped()
 		if !ok {
+			l.ended() // once a batch: the orphans may have been the last of a killed cgroup
 			return
 		}
 		l.exit(st)
@@ -197,7 +198,6 @@ func (l *loop) exit(st stages.Status) {
 	if l.down != nil {
 		l.teardownGone()
 	}
-	l.ended() // it may have been the last of a killed cgroup
 }
 
 // startStage starts a stage run; out is its stderr relay, nil for the

@@ -148,10 +148,10 @@ func (n *node) startNodeStage(s stages.Spec) {
 	s.Env = append(slices.Clone(s.Env), n.hist.env()...)
 	var out *kmsg.Relay
 	var err error
-	if s.Ctty {
-		// the rescue shell's streams are its terminal
-	} else if s.Files, out, err = n.streams.Stage(s.Name, n.log); err != nil {
-		n.log.Errf("%s: no stderr relay: %v", s.Name, err)
+	if !s.Ctty { // the rescue shell's streams are its terminal
+		if s.Files, out, err = n.streams.Stage(s.Name, n.log); err != nil {
+			n.log.Errf("%s: no stderr relay: %v", s.Name, err)
+		}
 	}
 	if n.cgroups != nil {
 		if s.Cgroup, err = n.cgroups.Make(s.Name); err != nil {
