@@ -72,8 +72,7 @@ func Split(s string) (words []string, starts []int) {
 
 func unquote(w string) string {
 	if strings.HasPrefix(w, `"`) {
-		w = strings.TrimSuffix(w[1:], `"`)
-		return w
+		return strings.TrimSuffix(w[1:], `"`)
 	}
 	if k, v, ok := strings.Cut(w, "="); ok && strings.HasPrefix(v, `"`) {
 		return k + "=" + strings.TrimSuffix(v[1:], `"`)

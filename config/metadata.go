@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"maps"
 	"slices"
@@ -101,11 +102,7 @@ func Merge(base []string, meta Metadata, cmd Cmdline) ([]string, string) {
 	for _, k := range keys {
 		env = append(env, k+"="+vals[k])
 	}
-	dir := meta.Workdir
-	if cmd.Workdir != "" {
-		dir = cmd.Workdir
-	}
-	return env, dir
+	return env, cmp.Or(cmd.Workdir, meta.Workdir)
 }
 
 // decoder reads JSON (RFC 8259) from s at i; errors are syntax errors.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -144,3 +145,15 @@ func (l *Logger) Errf(f string, a ...any)   { l.logf(lvErr, f, a...) }
 func (l *Logger) Warnf(f string, a ...any)  { l.logf(lvWarning, f, a...) }
 func (l *Logger) Infof(f string, a ...any)  { l.logf(lvInfo, f, a...) }
 func (l *Logger) Debugf(f string, a ...any) { l.logf(lvDebug, f, a...) }
+
+// Guard recovers a panic in the goroutine it is deferred in, logs it at
+// crit with the stack, flushes and ends the process with the logger's end
+// (init exits, or as pid 1, which must not exit, reboots). Use it as
+// `defer log.Guard()` at the top of every goroutine.
+func (l *Logger) Guard() {
+	if v := recover(); v != nil {
+		l.Critf("panic: %v\n%s", v, debug.Stack())
+		l.Flush(2 * time.Second)
+		l.end()
+	}
+}

@@ -9,6 +9,7 @@
 package lifecycle
 
 import (
+	"cmp"
 	"os"
 	"strconv"
 	"syscall"
@@ -162,11 +163,8 @@ func (l *loop) signal(sig syscall.Signal) {
 			l.ended()
 		}
 	case stages.RebootRequest, stages.HaltRequest, stages.PoweroffRequest:
-		name := unix.SignalName(sig) // "SIGTERM"; none for the real-time ones
-		if name == "" {
-			name = "signal-" + strconv.Itoa(int(sig))
-		}
-		l.node.request(a, name)
+		// "SIGTERM"; no name for the real-time ones
+		l.node.request(a, cmp.Or(unix.SignalName(sig), "signal-"+strconv.Itoa(int(sig))))
 	}
 	l.reap()
 }

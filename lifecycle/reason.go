@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"cmp"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -39,13 +40,10 @@ type history struct {
 // oops, else poweron. The watchdog, whose driver may come later, refines
 // poweron, panic and oops to watchdog (watchdogReset).
 func newHistory(c config.Cmdline, pstore map[string]string, start time.Time) history {
-	h := history{gen: 1, reason: "poweron", start: start, dir: "/run/stageinit", status: -1}
+	h := history{gen: 1, reason: "poweron", start: start, dir: cmp.Or(c.MetricsDir, "/run/stageinit"), status: -1}
 	var ts unix.Timespec
 	if unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts) == nil {
 		h.kernel = time.Duration(ts.Nano()) - time.Since(start)
-	}
-	if c.MetricsDir != "" {
-		h.dir = c.MetricsDir
 	}
 	if k := c.Kexec; k != nil {
 		h.gen, h.reason, h.prev, h.prevGen, h.down = k.Gen+1, "kexec", k.Prev, k.Gen, h.start.Sub(k.Jump)
@@ -124,12 +122,9 @@ func (h *history) words(a stages.Action, now time.Time) []string {
 // ended is what this generation ends with: the request, who asked, and
 // why its reboot stage was stopped, if it was ("reboot:SIGTERM:deadline").
 func (h *history) ended(a stages.Action) string {
-	req, who := a.Shutdown(), h.who
+	req, who := a.Shutdown(), cmp.Or(h.who, "boot-stage")
 	if a == 0 {
 		req = "none"
-	}
-	if who == "" {
-		who = "boot-stage"
 	}
 	if h.cut != "" {
 		return req + ":" + who + ":" + h.cut

@@ -118,26 +118,13 @@ func (g *Cgroup) signal(sig syscall.Signal) {
 }
 
 // kill kills everything in the cgroup: cgroup.kill (Linux 5.14+), or else
-// SIGKILL to every pid in cgroup.procs until it is empty.
-func (g *Cgroup) kill() error {
-	if g == nil {
-		return nil
+// one SIGKILL to each pid of cgroup.procs. Either way the run then waits
+// for the cgroup to be empty (Ended), as long as the loop's kill timer lets
+// it: a process forked while cgroup.procs was read is still there then.
+func (g *Cgroup) kill() {
+	if g != nil && g.m.WriteFile(filepath.Join(g.Path, "cgroup.kill"), "1") != nil {
+		g.signal(unix.SIGKILL)
 	}
-	err := g.m.WriteFile(filepath.Join(g.Path, "cgroup.kill"), "1")
-	for i := 0; err != nil && i < 100; i++ {
-		left := pids(filepath.Join(g.Path, "cgroup.procs"))
-		if len(left) == 0 {
-			return nil
-		}
-		for _, pid := range left {
-			g.m.Kill(pid, unix.SIGKILL)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if err != nil {
-		return fmt.Errorf("kill cgroup %s: processes left after cgroup.kill failed (%v)", g.Path, err)
-	}
-	return nil
 }
 
 // empty reports whether no process is left in the cgroup or below it

@@ -115,9 +115,7 @@ func (r *Run) Expire() {
 	if r.Leader > 0 {
 		r.Log.Warnf("grace period of %v over: SIGKILL to group %d", r.EP.Grace, r.Leader)
 		r.kill(-r.Leader, syscall.SIGKILL)
-		if err := r.Spec.Cgroup.kill(); err != nil {
-			r.Log.Errf("%v", err)
-		}
+		r.Spec.Cgroup.kill()
 		r.killed = true
 	}
 }
