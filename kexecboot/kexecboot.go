@@ -7,6 +7,7 @@ package kexecboot
 
 import (
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"encoding/binary"
 	"errors"
@@ -113,19 +114,8 @@ func decompress(f *os.File) (*os.File, error) {
 	return out, nil
 }
 
-// openRegular opens path without blocking (open(2) of a FIFO would) and
-// refuses anything but a non-empty regular file.
-func openRegular(path string) (*os.File, error) {
-	f, size, err := openFile(path)
-	if err == nil && size == 0 {
-		f.Close()
-		return nil, fmt.Errorf("open %s: empty file: %w", path, unix.EINVAL)
-	}
-	return f, err
-}
-
-// openFile opens path without blocking and refuses anything but a
-// regular file.
+// openFile opens path without blocking (open(2) of a FIFO would) and
+// refuses anything but a regular file.
 func openFile(path string) (*os.File, int64, error) {
 	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -221,10 +211,7 @@ func explain(syscall, kernel string, err error, meanings map[error]string) error
 	if err == nil {
 		return nil
 	}
-	m, ok := meanings[errno(err)]
-	if !ok {
-		m = "unexpected error"
-	}
+	m := cmp.Or(meanings[errno(err)], "unexpected error")
 	return fmt.Errorf("%s %s: %w (%s)", syscall, kernel, errno(err), m)
 }
 

@@ -74,48 +74,68 @@ func (v *verifier) check(path string, data []byte) error {
 		path, s.KeyID, strings.Join(v.ids, ", "), unix.EKEYREJECTED)
 }
 
-// open opens a file for the kernel. With keys it reads the file once,
-// verifies those bytes and returns them in a sealed memfd, so that a file
-// swapped after the check cannot get in.
+// open opens a file for the kernel, which must be a non-empty regular
+// file. With keys it copies the file into a memfd, seals it, and checks
+// the signature of the sealed bytes, mapped read-only: what was checked is
+// what the kernel loads, a file swapped after the check cannot get in, and
+// the copy stays in the kernel's page cache, not in init's heap.
 func (v *verifier) open(path string) (*os.File, error) {
-	f, err := openRegular(path)
+	f, size, err := openFile(path)
+	if err == nil && size == 0 {
+		f.Close()
+		return nil, fmt.Errorf("open %s: empty file: %w", path, unix.EINVAL)
+	}
 	if err != nil || v == nil {
 		return f, err
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxKernel+1))
-	if err == nil && len(data) > maxKernel {
-		err = fmt.Errorf("more than %d bytes: %w", maxKernel, unix.EFBIG)
-	}
+	m, n, err := sealedCopy(path, f)
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", path, err)
-	}
-	if err := v.check(path, data); err != nil {
 		return nil, err
 	}
-	return sealed(path, data)
+	data, err := unix.Mmap(int(m.Fd()), 0, int(n), unix.PROT_READ, unix.MAP_SHARED|unix.MAP_POPULATE)
+	if err != nil {
+		err = fmt.Errorf("mmap %s (%d bytes): %w", path, n, err)
+	} else {
+		err = v.check(path, data)
+		unix.Munmap(data)
+	}
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	return m, nil
 }
 
-// sealed puts data in a memfd that can no longer change (memfd_create(2),
-// F_SEAL_WRITE, F_SEAL_SHRINK, F_SEAL_GROW, F_SEAL_SEAL).
-func sealed(name string, data []byte) (*os.File, error) {
-	fd, err := unix.MemfdCreate(filepath.Base(name), unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+// sealedCopy copies f (at most maxKernel bytes) into a memfd that can no
+// longer change (memfd_create(2), F_SEAL_WRITE, F_SEAL_SHRINK,
+// F_SEAL_GROW, F_SEAL_SEAL), and returns it, at offset 0, and its size.
+func sealedCopy(path string, f *os.File) (*os.File, int64, error) {
+	fd, err := unix.MemfdCreate(filepath.Base(path), unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
 	if err != nil {
-		return nil, fmt.Errorf("memfd_create %s: %w", filepath.Base(name), err)
+		return nil, 0, fmt.Errorf("memfd_create %s: %w", filepath.Base(path), err)
 	}
-	f := os.NewFile(uintptr(fd), name)
-	if _, err = f.Write(data); err == nil {
+	m := os.NewFile(uintptr(fd), path)
+	n, err := io.Copy(m, io.LimitReader(f, maxKernel+1))
+	switch {
+	case err != nil:
+		err = fmt.Errorf("read %s: %w", path, err)
+	case n == 0 || n > maxKernel:
+		err = fmt.Errorf("read %s: %d bytes, not 1 to %d: %w", path, n, maxKernel, unix.EFBIG)
+	default:
 		seals := unix.F_SEAL_WRITE | unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
-		_, err = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals)
-	}
-	if err == nil {
-		_, err = f.Seek(0, io.SeekStart)
+		if _, err = unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, seals); err == nil {
+			_, err = m.Seek(0, io.SeekStart)
+		}
+		if err != nil {
+			err = fmt.Errorf("seal %s in a memfd: %w", path, err)
+		}
 	}
 	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("seal %s in a memfd: %w", name, err)
+		m.Close()
+		return nil, 0, err
 	}
-	return f, nil
+	return m, n, nil
 }
 
 // readRegular reads a small regular file whole, refusing anything larger
