@@ -1,6 +1,7 @@
 package lifecycle
 
 import (
+	"cmp"
 	"io"
 	"os"
 	"slices"
@@ -38,11 +39,15 @@ func Machine(args []string, version string, begin time.Time) {
 	n.at[lookTimer] = time.Now().Add(30 * time.Second)
 	tl.Mark("watchdog")
 	n.startRound()
-	// The watcher starts once the first boot stage has: a signal that
-	// came before waits in the pipe.
+	tl.Mark("boot stage started")
+	// What the boot stage cannot see waits until it runs: the watcher (a
+	// signal that came before waits in the pipe), the power buttons, and
+	// /init unlinked from the rootfs, which gives its RAM back.
 	n.buttons = make(chan string, 1)
 	go watch(log, sigfd, n.sigs, hardware.NewButtons("/dev", log, n.buttons))
-	tl.Mark("boot stage started")
+	if err := mount.RemoveInit(m, os.Args[0]); err != nil {
+		log.Warnf("%v", err)
+	}
 	log.Infof("boot path, ms since main: %s", tl)
 	for {
 		n.step()
@@ -71,7 +76,7 @@ func prepare(m machine.Machine, tl *kmsg.Timeline) early {
 }
 
 // newNode does the rest of the early setup, where nothing is fatal
-// either (command line, symlinks, printk_devkmsg, Ctrl-Alt-Del as SIGINT),
+// either (command line, printk_devkmsg, Ctrl-Alt-Del as SIGINT),
 // and reads the configuration.
 func newNode(m machine.Machine, log *kmsg.Logger, e early, args []string, version string) *node {
 	cmdline, cmdWarns := readCmdline()
@@ -81,9 +86,6 @@ func newNode(m machine.Machine, log *kmsg.Logger, e early, args []string, versio
 	log.Infof("stageinit %s starting", version)
 	logAll(log.Debugf, e.mounted)
 	logAll(log.Warnf, e.warns, cmdWarns)
-	if err := mount.RemoveInit(m, os.Args[0]); err != nil {
-		log.Warnf("%v", err)
-	}
 	if !cmdline.DevkmsgSet { // the default "ratelimit" keeps 10 records in 5 s
 		if err := m.WriteFile("/proc/sys/kernel/printk_devkmsg", "on\n"); err != nil {
 			log.Warnf("write /proc/sys/kernel/printk_devkmsg on: %v", err)
@@ -117,9 +119,7 @@ func configure(m machine.Machine, log *kmsg.Logger, streams *console.Streams, cm
 	}
 	ep := readEP(log)
 	env, dir := config.Merge(os.Environ(), meta, cmdline)
-	if dir == "" {
-		dir = "/"
-	}
+	dir = cmp.Or(dir, "/")
 	n := &node{loop: newLoop(m, log, ep, stages.MachineTable(ep.Signals)), streams: streams,
 		boot:    stages.Spec{Name: "boot", Argv: []string{"/etc/boot"}, Env: env, Dir: dir},
 		reboot:  stages.Spec{Name: "reboot", Argv: []string{"/etc/reboot"}, Env: env, Dir: dir, NoRestart: true},
