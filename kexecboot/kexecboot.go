@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -242,6 +243,21 @@ func errno(err error) error {
 		return e
 	}
 	return err
+}
+
+// Stamp says what the files of p are now (device, inode, size, change
+// times; the keys included), to tell whether they changed since a load.
+func Stamp(p Paths) string {
+	keys, _ := filepath.Glob(filepath.Join(p.Keys, "*.pub"))
+	var b strings.Builder
+	for _, f := range append([]string{p.Kernel, p.Initrd, p.Cmdline, p.Kernel + ".minisig", p.Initrd + ".minisig",
+		p.Cmdline + ".minisig"}, keys...) {
+		var st unix.Stat_t
+		if unix.Stat(f, &st) == nil {
+			fmt.Fprintf(&b, "%s %d %d %d %d %d\n", f, st.Dev, st.Ino, st.Size, st.Mtim.Nano(), st.Ctim.Nano())
+		}
+	}
+	return b.String()
 }
 
 // Failed renames the kernel to Kernel+".failed" so the next round does not

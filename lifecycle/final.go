@@ -100,7 +100,7 @@ func (n *node) carryOut() {
 		n.dog.Resume()
 		n.at[petTimer] = n.dog.Due
 	}
-	n.req, n.hist.who, n.hist.cut, n.phase = 0, "", "", pausing
+	n.req, n.hist.who, n.hist.cut, n.phase, n.pre = 0, "", "", pausing, preload{}
 	n.at[pauseTimer] = time.Now().Add(n.pause())
 }
 

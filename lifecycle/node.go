@@ -58,8 +58,9 @@ type node struct {
 	tell   []string // the next boot stage's environment only: INIT_KEXEC_ERROR, INIT_REBOOT_STOPPED
 	quick  int      // rounds in a row whose boot stage failed or ended within 1 s
 	hist   history
-	seq    int  // the work off the loop (offLoop) whose end counts
-	warned bool // the metrics file could not be written (logged once)
+	seq    int     // the work off the loop (offLoop) whose end counts
+	pre    preload // the load begun at the round's request, if any
+	warned bool    // the metrics file could not be written (logged once)
 	// saidNoReboot: the missing reboot stage was logged (once a boot)
 	saidNoReboot bool
 }
@@ -69,6 +70,20 @@ type work struct {
 	seq  int // which: a later one's end makes an earlier one's stale
 	err  error
 	took time.Duration
+}
+
+// preload is a load of /kernel begun when a reboot was requested while the
+// boot stage ran with an update staged: it overlaps the stage's stop and
+// /etc/reboot instead of following them. The final action uses it when it
+// succeeded and neither the files nor the words for the next generation
+// have changed since; else it loads again.
+type preload struct {
+	seq    int    // its work's seq; 0: none this round
+	files  string // kexecboot.Stamp of the files when it began
+	prev   string // the stageinit.prev= word it loaded
+	ended  bool   // w is how it ended
+	w      work
+	waited bool // the final action waits for it (phase loading)
 }
 
 // Deadlines of the work off the loop: loading the next kernel (with its
@@ -92,6 +107,9 @@ func (n *node) request(a stages.Action, why string) {
 		n.at[pauseTimer] = time.Time{}
 		n.startRound()
 	case n.phase == booting || n.phase == rescuing:
+		if n.phase == booting && a == stages.RebootRequest && n.pre.seq == 0 && n.decide() == kexecJump {
+			n.preload()
+		}
 		n.run.Stop(syscall.SIGTERM, syscall.SIGCONT)
 		n.ended()
 	case n.phase == rebooting && a >= n.req: // asked again: it is cut short
@@ -114,7 +132,7 @@ func (n *node) timer(t timer) {
 			n.reboot.Argv[0], n.rebootTimeout, n.ep.Grace)
 		n.stopReboot("deadline")
 	case workTimer:
-		n.seq++ // what the work says later is stale
+		n.seq, n.pre = n.seq+1, preload{} // what the work says later is stale
 		if n.phase == loading {
 			n.log.Errf("kexec: loading %s did not end within %v: soft restart instead", n.files.kexec.Kernel, loadDeadline)
 			why := "load did not end within " + loadDeadline.String()
@@ -266,7 +284,33 @@ func (n *node) finish() {
 		n.teardown()
 		return
 	}
+	if n.pre.seq != 0 && !n.pre.ended { // the load begun at the request has not ended
+		n.pre.waited, n.phase, n.at[workTimer] = true, loading, time.Now().Add(loadDeadline)
+		return
+	}
+	n.load()
+}
+
+// preload begins loading /kernel, off the loop, as the boot stage is
+// stopped for a reboot request; the next generation is told the request
+// as it stands now, and its downtime counts from here.
+func (n *node) preload() {
 	words := n.hist.words(n.req, time.Now())
+	n.offLoop(n.phase, loadDeadline, func() error { return n.loadKernel(words) })
+	n.at[workTimer] = time.Time{} // the final action's wait has the deadline
+	n.pre = preload{seq: n.seq, files: kexecboot.Stamp(n.files.kexec), prev: words[1]}
+}
+
+// load loads /kernel off the loop, unless the load begun at the request
+// stands: it succeeded, and the files and the words are the same.
+func (n *node) load() {
+	words, p := n.hist.words(n.req, time.Now()), n.pre
+	if p.ended && p.w.err == nil && p.prev == words[1] && p.files == kexecboot.Stamp(n.files.kexec) {
+		n.log.Infof("kexec: %s stays as loaded at the request: nothing changed since", n.files.kexec.Kernel)
+		n.phase, n.pre = loading, preload{}
+		n.worked(work{seq: n.seq, took: p.w.took})
+		return
+	}
 	n.offLoop(loading, loadDeadline, func() error { return n.loadKernel(words) })
 }
 
@@ -290,6 +334,20 @@ func (n *node) offLoop(p phase, deadline time.Duration, f func() error) {
 }
 
 func (n *node) worked(w work) {
+	if n.pre.seq != 0 && w.seq == n.pre.seq { // the load begun at the request
+		n.pre.w, n.pre.ended = w, true
+		switch {
+		case !n.pre.waited && w.err != nil: // /kernel was renamed: no kexec this round
+			n.tell = append(n.tell, "INIT_KEXEC_ERROR="+w.err.Error())
+			return
+		case !n.pre.waited:
+			return
+		case w.err == nil: // the final action waited for it
+			n.load()
+			return
+		}
+		n.pre, w.seq = preload{}, n.seq // it failed: as any load that failed
+	}
 	if w.seq != n.seq {
 		return // work that outlived its deadline
 	}

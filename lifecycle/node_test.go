@@ -556,3 +556,100 @@ func TestRescue(t *testing.T) {
 		t.Errorf("the request did not stop the shell: %q", m.Calls())
 	}
 }
+
+// result waits for the end of work off the loop and hands it to the loop.
+func result(t *testing.T, n *node) {
+	t.Helper()
+	select {
+	case w := <-n.results:
+		n.worked(w)
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no result in phase %v", phaseNames[n.phase])
+	}
+}
+
+// TestKexecLoadedAtTheRequest: a reboot request while the boot stage runs
+// with /kernel staged loads it at once, while the stages stop; the final
+// action keeps that load when nothing changed, and loads again when
+// /etc/reboot changed the files or was cut short, or waits for the load
+// when it has not ended.
+func TestKexecLoadedAtTheRequest(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		then  func(t *testing.T, n *node, dir string)
+		loads int
+		prev  string
+	}{
+		{"unchanged", func(*testing.T, *node, string) {}, 1, "reboot:SIGTERM"},
+		{"kernel changed by /etc/reboot", func(t *testing.T, n *node, dir string) {
+			must(t, os.WriteFile(dir+"/kernel", []byte("K2"), 0o644))
+		}, 2, "reboot:SIGTERM"},
+		{"reboot stage cut short", func(t *testing.T, n *node, dir string) {
+			n.fire(rebootTimer)
+		}, 2, "reboot:SIGTERM:deadline"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &machinetest.Fake{}
+			dir := t.TempDir()
+			n := newTestNode(t, m, dir)
+			n.rebootTimeout = time.Minute
+			must(t, os.WriteFile(dir+"/kernel", []byte("K"), 0o644))
+			n.startRound()
+			n.request(stages.RebootRequest, "SIGTERM")
+			result(t, n) // loaded while the boot stage stops
+			if m.Count("kexec") != 1 || n.phase != booting {
+				t.Fatalf("phase %v, calls %q: want a load at the request", phaseNames[n.phase], m.Calls())
+			}
+			exitLeader(t, n, unix.WaitStatus(syscall.SIGTERM))
+			tc.then(t, n, dir)
+			exitLeader(t, n, 0)
+			settle(t, n)
+			c := calls(m)
+			if m.Count("kexec") != tc.loads || n.final != kexecJump || c[len(c)-1] != "reboot 0x45584543" {
+				t.Errorf("final %v, calls %q: want %d loads and a kexec", n.final, c, tc.loads)
+			}
+			if !strings.Contains(c[len(c)-5], "stageinit.prev="+tc.prev+" ") {
+				t.Errorf("last load %q, want prev %s", c[len(c)-5], tc.prev)
+			}
+		})
+	}
+}
+
+// TestKexecWaitsForTheLoadAtTheRequest: the final action waits for a load
+// begun at the request that has not ended (its deadline included), and a
+// bad kernel found at the request is refused as any: /kernel.failed, a
+// soft restart, and INIT_KEXEC_ERROR for the next boot stage.
+func TestKexecWaitsForTheLoadAtTheRequest(t *testing.T) {
+	m := &machinetest.Fake{Hang: make(chan struct{})}
+	dir := t.TempDir()
+	n := newTestNode(t, m, dir)
+	must(t, os.WriteFile(dir+"/kernel", []byte("K"), 0o644))
+	n.startRound()
+	n.request(stages.RebootRequest, "SIGTERM")
+	exitLeader(t, n, unix.WaitStatus(syscall.SIGTERM))
+	exitLeader(t, n, 0)
+	if n.phase != loading || n.at[workTimer].IsZero() || m.Count("sync") != 0 {
+		t.Fatalf("phase %v, deadline %v, calls %q: want a wait for the load", phaseNames[n.phase], n.at[workTimer], m.Calls())
+	}
+	close(m.Hang)
+	settle(t, n)
+	if m.Count("kexec") != 1 || n.final != kexecJump {
+		t.Errorf("final %v, calls %q: want one load and a kexec", n.final, m.Calls())
+	}
+
+	m = &machinetest.Fake{Fail: map[string]error{"kexec": unix.ENOEXEC}}
+	n = newTestNode(t, m, dir)
+	n.startRound()
+	n.request(stages.RebootRequest, "SIGTERM")
+	result(t, n)
+	exitLeader(t, n, unix.WaitStatus(syscall.SIGTERM))
+	exitLeader(t, n, 0)
+	settle(t, n)
+	if _, err := os.Stat(dir + "/kernel.failed"); err != nil || n.final != softRestart || m.Count("kexec") != 1 {
+		t.Errorf("final %v, calls %q, /kernel.failed: %v", n.final, m.Calls(), err)
+	}
+	round(t, n)
+	if e := env(t, m, -2); !strings.Contains(e, "INIT_KEXEC_ERROR=kexec_file_load "+dir+"/kernel: exec format error") {
+		t.Errorf("next boot stage lacks INIT_KEXEC_ERROR:\n%s", e)
+	}
+}
