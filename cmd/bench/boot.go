@@ -82,20 +82,36 @@ func (r *report) bootRace(bin string, rounds int) {
 		return
 	}
 	defer os.RemoveAll(filepath.Dir(marked))
+	job, err := buildFloor(floorJob)
+	if err != nil {
+		r.printf("%v\n\n", err)
+		return
+	}
+	defer os.RemoveAll(filepath.Dir(job))
+	jobMarked, err := buildFloor(strings.Replace(floorJob, "const marked = false", "const marked = true", 1))
+	if err != nil {
+		r.printf("%v\n\n", err)
+		return
+	}
+	defer os.RemoveAll(filepath.Dir(jobMarked))
 	uroot, err := buildURootInit()
 	if err != nil {
 		r.printf("%v\n\n", err)
 		return
 	}
 	defer os.RemoveAll(filepath.Dir(uroot))
-	contestants := []string{"stageinit", "Go floor", "u-root init", "busybox init", "busybox init, stageinit's job"}
+	contestants := []string{"stageinit", "Go job floor", "Go floor", "u-root init", "busybox init",
+		"busybox init, stageinit's job"}
+	marks := []string{"Go floor, marked", "Go job floor, marked"}
 	archives := map[string]string{}
 	for name, extra := range map[string][]string{
-		"stageinit":        {"-init", bin},
-		"Go floor":         {"-init", floor},
-		"Go floor, marked": {"-init", marked},
-		"u-root init":      {"-init", uroot, "-file", "/bin/uinit=" + boot},
-		"busybox init":     {"-init", "/bin/busybox", "-file", "/etc/inittab=" + inittab},
+		"stageinit":            {"-init", bin},
+		"Go floor":             {"-init", floor},
+		"Go floor, marked":     {"-init", marked},
+		"Go job floor":         {"-init", job},
+		"Go job floor, marked": {"-init", jobMarked},
+		"u-root init":          {"-init", uroot, "-file", "/bin/uinit=" + boot},
+		"busybox init":         {"-init", "/bin/busybox", "-file", "/etc/inittab=" + inittab},
 		"busybox init, stageinit's job": {"-init", "/bin/busybox", "-file", "/etc/inittab=" + jobtab,
 			"-file", "/etc/job=" + filepath.Join(dir, "job")},
 	} {
@@ -111,7 +127,7 @@ func (r *report) bootRace(bin string, rounds int) {
 	paths := map[string][]bootOnce{}
 	var rss, rssRelay []int
 	for i := 0; i < rounds; i++ {
-		for _, name := range append(contestants, "Go floor, marked") {
+		for _, name := range append(contestants, marks...) {
 			b, err := raceOnce(k, archives[name], "")
 			if err != nil {
 				r.printf("%s: %v\n\n", name, err)
@@ -128,20 +144,22 @@ func (r *report) bootRace(bin string, rounds int) {
 			rssRelay = append(rssRelay, b.kib[1])
 		}
 	}
-	r.printf("From the kernel's `Run /init as init process` to the first line `/etc/boot` writes to `/dev/kmsg` (kernel timestamps of both, read back with dmesg: the console is quiet, so no init pays for printing its log on the serial port), %d rounds, interleaved, one vCPU. busybox init (busybox-static) runs an inittab that mounts devtmpfs and runs `/etc/boot`; the Go floor is a static Go program that does the same and nothing else; stageinit does its whole setup (six mounts, console, kmsg relay, configuration, stage cgroup with pids.max); the last row is busybox init doing the same mounts and stage cgroup from one sysinit script, to tell the kernel's share of that job from stageinit's own.\n\n", rounds)
+	r.printf("From the kernel's `Run /init as init process` to the first line `/etc/boot` writes to `/dev/kmsg` (kernel timestamps of both, read back with dmesg: the console is quiet, so no init pays for printing its log on the serial port), %d rounds, interleaved, one vCPU. busybox init (busybox-static) runs an inittab that mounts devtmpfs and runs `/etc/boot`; the Go floor is a static Go program that does the same and nothing else. The **Go job floor** is a static Go program that does exactly the work stageinit must do before its boot stage runs and nothing else (its source is `floorJob` in `cmd/bench/floor.go`): the seven mounts, printk_devkmsg, Ctrl-Alt-Del off, the boot cgroup with +pids +memory and pids.max, /dev/null, the console and a stderr pipe to a goroutine that copies it to /dev/kmsg, and the clone of `/etc/boot` into the cgroup. stageinit does its whole setup; the last row is busybox init doing the mounts and stage cgroup from one sysinit script, to tell the kernel's share of that job.\n\n", rounds)
 	r.printf("u-root init (`cmds/core/init` at the version go.mod pins, built in a module of its own) runs `/etc/boot` as its `/bin/uinit`, and prints its banner on the console.\n\n")
-	r.printf("| init | median | min | max | ratio to busybox init | ratio to the Go floor |\n|---|---|---|---|---|---|\n")
-	bb, fl := summarize(race["busybox init"]).med, summarize(race["Go floor"]).med
+	r.printf("| init | median | min | max | vs the Go job floor | vs the Go floor | vs busybox init |\n|---|---|---|---|---|---|---|\n")
+	bb, fl, jf := summarize(race["busybox init"]).med, summarize(race["Go floor"]).med, summarize(race["Go job floor"]).med
 	for _, name := range contestants {
 		s := summarize(race[name])
 		r.record("boot: Run /init to the first /etc/boot line", name, float64(s.med))
-		r.printf("| %s | %v | %v | %v | %.2f | %.2f |\n", name, s.med.Round(time.Millisecond), s.min.Round(time.Millisecond),
-			s.max.Round(time.Millisecond), float64(s.med)/float64(bb), float64(s.med)/float64(fl))
+		r.printf("| %s | %v | %v | %v | %.2fx | %.2fx | %.2fx |\n", name, s.med.Round(time.Millisecond),
+			s.min.Round(time.Millisecond), s.max.Round(time.Millisecond), float64(s.med)/float64(jf),
+			float64(s.med)/float64(fl), float64(s.med)/float64(bb))
 	}
-	r.printf("\nstageinit above the Go floor: %v.\n", (summarize(race["stageinit"]).med - summarize(race["Go floor"]).med).Round(time.Millisecond))
+	r.printf("\nstageinit above the Go job floor: %v; the job itself (Go job floor above the Go floor): %v.\n",
+		(summarize(race["stageinit"]).med - jf).Round(time.Millisecond), (jf - fl).Round(time.Millisecond))
 	r.printf("\nstageinit's RSS as pid 1 (VmRSS of /proc/1/status, read by `/etc/boot`): %s KiB after boot (median of %d), %s KiB after relaying 10,000 stderr lines (median of %d).\n\n",
 		medianInt(rss), len(rss), medianInt(rssRelay), len(rssRelay))
-	r.timeline(paths["stageinit"], paths["Go floor, marked"])
+	r.timeline(paths["stageinit"], paths["Go job floor, marked"], paths["Go floor, marked"])
 }
 
 // bootOnce is what one boot of the race showed: the race interval, the
@@ -219,14 +237,14 @@ func parsePath(s string) (marks []string, at []float64) {
 }
 
 // timeline prints the boot path, step by step, for stageinit and for the
-// Go floor with one mark (its spawn): medians over the rounds, in ms
-// from the kernel's Run /init.
-func (r *report) timeline(init, floor []bootOnce) {
-	r.printf("### Boot path, step by step\n\nFrom the same rounds: stageinit logs one line once its boot stage has started, `boot path, ms since main: signals 0.3, mount / 1.2, ...` (monotonic clock, each step's end), and the kernel's timestamp of that line places init's main after `Run /init`. The Go floor here is the floor above plus one kmsg line after its spawn (run in the same rounds, not in the race). Medians: ms since `Run /init` at the end of each step, and the step's own share.\n\n")
+// two floors built with their marks: medians over the rounds, in ms from
+// the kernel's Run /init.
+func (r *report) timeline(init, job, floor []bootOnce) {
+	r.printf("### Boot path, step by step\n\nFrom the same rounds: stageinit logs one line once its boot stage has started, `boot path, ms since main: signals 0.3, mount / 1.2, ...` (monotonic clock, each step's end), and the kernel's timestamp of that line places init's main after `Run /init`. The two floors here are built with marks of their own and one such kmsg line after their spawn (run in the same rounds, not in the race). Medians: ms since `Run /init` at the end of each step, and the step's own share.\n\n")
 	for _, c := range []struct {
 		name  string
 		boots []bootOnce
-	}{{"stageinit", init}, {"Go floor", floor}} {
+	}{{"stageinit", init}, {"Go job floor", job}, {"Go floor", floor}} {
 		if len(c.boots) == 0 || len(c.boots[0].marks) == 0 {
 			r.printf("%s: no boot path line\n\n", c.name)
 			continue

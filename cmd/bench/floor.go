@@ -74,6 +74,111 @@ func main() {
 }
 `
 
+// floorJob is the Go job floor: a static Go init that does exactly the
+// work stageinit does before its boot stage can run, and nothing else: the
+// same seven mounts, printk_devkmsg, Ctrl-Alt-Del off, a boot cgroup with
+// +pids +memory and pids.max (90% of the kernel's limit, as stageinit
+// computes it), /dev/null, the console and a pipe to a goroutine that
+// copies the stage's stderr to /dev/kmsg, and a clone of /etc/boot into
+// the cgroup in a new session. No log, no configuration, no reason, no
+// watchdog. The marked build (marked = true) logs its steps' ends as
+// stageinit does, for the boot path table.
+const floorJob = `package main
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const marked = false
+
+var begin = time.Now()
+var path string
+
+func mark(step string) {
+	if marked {
+		path += step + " " + strconv.FormatFloat(float64(time.Since(begin).Microseconds())/1000, 'f', 1, 64) + ", "
+	}
+}
+
+func write(file, s string) {
+	if fd, err := syscall.Open(file, syscall.O_WRONLY|syscall.O_CLOEXEC, 0); err == nil {
+		syscall.Write(fd, []byte(s))
+		syscall.Close(fd)
+	}
+}
+
+func number(file string) int {
+	b, _ := os.ReadFile(file)
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
+}
+
+func open(file string, flags int) uintptr {
+	fd, _ := syscall.Open(file, flags|syscall.O_CLOEXEC, 0)
+	return uintptr(fd)
+}
+
+func main() {
+	const ro, rw = syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_NOEXEC, syscall.MS_NOSUID | syscall.MS_NOEXEC
+	for _, m := range []struct {
+		src, dst, fs string
+		flags        uintptr
+		data         string
+	}{
+		{"", "/", "", syscall.MS_REMOUNT | syscall.MS_NOSUID, ""},
+		{"none", "/dev", "devtmpfs", rw | syscall.MS_STRICTATIME, ""},
+		{"none", "/proc", "proc", ro, ""},
+		{"none", "/sys", "sysfs", ro, ""},
+		{"none", "/sys/fs/cgroup", "cgroup2", ro, ""},
+		{"devpts", "/dev/pts", "devpts", rw, "gid=5,mode=0620,ptmxmode=000"},
+		{"pstore", "/sys/fs/pstore", "pstore", ro, ""},
+	} {
+		os.Mkdir(m.dst, 0o755)
+		syscall.Mount(m.src, m.dst, m.fs, m.flags, m.data)
+	}
+	mark("mounts")
+	write("/proc/sys/kernel/printk_devkmsg", "on\n")
+	syscall.Reboot(syscall.LINUX_REBOOT_CMD_CAD_OFF)
+	mark("sysctl")
+	write("/sys/fs/cgroup/cgroup.subtree_control", "+pids")
+	write("/sys/fs/cgroup/cgroup.subtree_control", "+memory")
+	os.Mkdir("/sys/fs/cgroup/boot", 0o755)
+	write("/sys/fs/cgroup/boot/pids.max", strconv.Itoa(min(number("/proc/sys/kernel/pid_max"),
+		number("/proc/sys/kernel/threads-max"))*9/10))
+	cgroup := open("/sys/fs/cgroup/boot", syscall.O_DIRECTORY|syscall.O_RDONLY)
+	mark("cgroup")
+	null, console := open("/dev/null", syscall.O_RDWR), open("/dev/console", syscall.O_WRONLY|syscall.O_NOCTTY)
+	kmsg := open("/dev/kmsg", syscall.O_WRONLY)
+	r, w, _ := os.Pipe()
+	go func() {
+		buf := make([]byte, 4096)
+		for n, err := r.Read(buf); err == nil; n, err = r.Read(buf) {
+			syscall.Write(int(kmsg), buf[:n])
+		}
+	}()
+	mark("streams")
+	_, err := syscall.ForkExec("/etc/boot", []string{"/etc/boot"}, &syscall.ProcAttr{
+		Env:   []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "TERM=linux"},
+		Files: []uintptr{null, console, w.Fd()},
+		Sys:   &syscall.SysProcAttr{Setsid: true, UseCgroupFD: true, CgroupFD: int(cgroup)},
+	})
+	w.Close()
+	mark("boot stage started")
+	if marked {
+		syscall.Write(int(kmsg), []byte("<6>floor: boot path, ms since main: "+strings.TrimSuffix(path, ", ")+"\n"))
+	}
+	for err == nil {
+		var ws syscall.WaitStatus
+		_, err = syscall.Wait4(-1, &ws, 0, nil)
+	}
+	select {}
+}
+`
+
 // buildURootInit builds u-root's own init (cmds/core/init) at the version
 // go.mod pins, in a module of its own: its other dependencies (netlink,
 // ...) are not stageinit's, and come through the Go proxy.
@@ -105,7 +210,7 @@ func buildFloor(src string) (string, error) {
 		return "", err
 	}
 	os.WriteFile(filepath.Join(dir, "main.go"), []byte(src), 0o644)
-	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module floor\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module floor\n\ngo 1.26\n"), 0o644)
 	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", "floor", ".")
 	cmd.Dir, cmd.Env = dir, append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {

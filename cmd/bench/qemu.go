@@ -76,6 +76,7 @@ func (r *report) qemu(n int, t vmTarget) {
 	// from dmesg do not match).
 	mark := regexp.MustCompile(`^\[\s*([0-9.]+)\] init: (reboot requested|final action: kexec|kexec: loaded|teardown done in ([0-9.]+m?s)|kexec now)`)
 	up := regexp.MustCompile(`(gen[12]) first line uptime=([0-9.]+)`)
+	took := regexp.MustCompile(`init: kexec: loaded \S+ in ([0-9.]+m?s)`)
 	secs := func(s string) time.Duration {
 		f, _ := strconv.ParseFloat(s, 64)
 		return time.Duration(f * float64(time.Second))
@@ -95,6 +96,10 @@ func (r *report) qemu(n int, t vmTarget) {
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			line := sc.Text()
+			if m := took.FindStringSubmatch(line); m != nil {
+				d, _ := time.ParseDuration(m[1])
+				load = append(load, d)
+			}
 			if m := mark.FindStringSubmatch(line); m != nil {
 				f := strings.Fields(m[2])
 				key := f[0] + " " + f[1]
@@ -119,7 +124,6 @@ func (r *report) qemu(n int, t vmTarget) {
 		timer.Stop()
 		cmd.Wait()
 		stop = append(stop, t["final action:"]-t["reboot requested"])
-		load = append(load, t["kexec: loaded"]-t["final action:"])
 	}
 	r.printf("3 boots, medians. Times inside generation 1 come from init's own kernel-log lines (kernel timestamps); generation 2's kernel time is its `/proc/uptime` at the first line of `/etc/boot`; the jump is the host's clock from init's `kexec now` to that line, minus generation 2's uptime.\n\n")
 	r.printf("| interval | median | min | max |\n|---|---|---|---|\n")
@@ -129,7 +133,7 @@ func (r *report) qemu(n int, t vmTarget) {
 	}
 	row("kernel start to first line of /etc/boot (generation 1)", boot1)
 	row("stageinit: request to final action (stop the boot stage, run /etc/reboot)", stop)
-	row("kernel: "+t.load+" of /kernel and /kernel.initrd", load)
+	row("kernel: "+t.load+" of /kernel and /kernel.initrd (begun at the request, beside the stop)", load)
 	row("stageinit: teardown (TERM, wait, KILL, reap, sync)", down)
 	row("kernel: reboot(RB_KEXEC) to generation 2's clock start (purgatory or trampoline, decompression)", jump)
 	row("kernel: generation 2's start to first line of /etc/boot", boot2)
