@@ -295,10 +295,10 @@ func (n *node) finish() {
 // stopped for a reboot request; the next generation is told the request
 // as it stands now, and its downtime counts from here.
 func (n *node) preload() {
-	words := n.hist.words(n.req, time.Now())
+	words, files := n.hist.words(n.req, time.Now()), kexecboot.Stamp(n.files.kexec) // stamped before it reads them
 	n.offLoop(n.phase, loadDeadline, func() error { return n.loadKernel(words) })
 	n.at[workTimer] = time.Time{} // the final action's wait has the deadline
-	n.pre = preload{seq: n.seq, files: kexecboot.Stamp(n.files.kexec), prev: words[1]}
+	n.pre = preload{seq: n.seq, files: files, prev: words[1]}
 }
 
 // load loads /kernel off the loop, unless the load begun at the request
