@@ -251,11 +251,11 @@ func (r *report) analysis() {
 - **Boot (section 9), against the Go job floor.** The job floor does
   exactly the work stageinit must do before its boot stage runs, written
   the naive way. From main to the boot stage's first line the two are
-  level (in the run of 2026-12-06: 108 ms against 106 ms): stageinit's
+  level or better (in the run of 2026-12-06: 99 ms against 105 ms): stageinit's
   setup with raw system calls (machine/raw.go) costs less than the job
   floor's plain ones on the sysctl and cgroup steps, and that pays for its
   configuration, boot reason and watchdog look. The whole gap is before
-  main: exec to main is 136 ms against 108 ms. GODEBUG=inittrace=1 on the
+  main: exec to main is 138 ms against 97 ms. GODEBUG=inittrace=1 on the
   guest's command line shows where: the initialisers of stageinit's 45
   packages take 15 ms under TCG against 6.6 ms for the job floor's 14, and
   the last one ends at 63 ms against 44 ms. The FIPS module that
