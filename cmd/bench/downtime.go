@@ -257,10 +257,6 @@ func downtimeOnce(kernel, gen1 string) (map[string]time.Duration, error) {
 	names := map[string]string{"init: reboot requested": "stop", "bench: service stop": "stop",
 		"init: final action: kexec": "final", "bench: service down": "final", "init: kexec: loaded": "loaded", "bench: kexec loaded": "loaded",
 		"init: shutdown: kexec": "shutdown", "init: kexec now": "now", "bench: kexec now": "now"}
-	secs := func(s string) time.Duration {
-		f, _ := strconv.ParseFloat(s, 64)
-		return time.Duration(f * float64(time.Second))
-	}
 	marks := map[string]time.Duration{}
 	var now time.Time
 	var run time.Duration
@@ -274,15 +270,15 @@ func downtimeOnce(kernel, gen1 string) (map[string]time.Duration, error) {
 		if m := line.FindStringSubmatch(sc.Text()); m != nil {
 			switch {
 			case m[2] == "Run /init as init process":
-				run = secs(m[1]) // generation 2's is the last one
+				run = seconds(m[1]) // generation 2's is the last one
 			case names[m[2]] == "now":
-				marks["now"], now = secs(m[1]), time.Now()
+				marks["now"], now = seconds(m[1]), time.Now()
 			default:
-				marks[names[m[2]]] = secs(m[1])
+				marks[names[m[2]]] = seconds(m[1])
 			}
 		}
 		if m := first.FindStringSubmatch(sc.Text()); m != nil && !now.IsZero() {
-			up := secs(m[1])
+			up := seconds(m[1])
 			marks["gen2"] = marks["now"] + time.Since(now) - up
 			marks["run"], marks["first"] = marks["gen2"]+run, marks["gen2"]+up
 		}

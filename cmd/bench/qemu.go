@@ -77,10 +77,6 @@ func (r *report) qemu(n int, t vmTarget) {
 	mark := regexp.MustCompile(`^\[\s*([0-9.]+)\] init: (reboot requested|final action: kexec|kexec: loaded|teardown done in ([0-9.]+m?s)|kexec now)`)
 	up := regexp.MustCompile(`(gen[12]) first line uptime=([0-9.]+)`)
 	took := regexp.MustCompile(`init: kexec: loaded \S+ in ([0-9.]+m?s)`)
-	secs := func(s string) time.Duration {
-		f, _ := strconv.ParseFloat(s, 64)
-		return time.Duration(f * float64(time.Second))
-	}
 	for round := 0; round < 3; round++ {
 		cmd := exec.Command(t.qemu[0], append(t.qemu[1:], "-m", "1024", "-accel", "tcg", "-smp", "1", "-display", "none",
 			"-no-reboot", "-serial", "stdio", "-monitor", "none", "-kernel", k, "-initrd", gen1,
@@ -103,7 +99,7 @@ func (r *report) qemu(n int, t vmTarget) {
 			if m := mark.FindStringSubmatch(line); m != nil {
 				f := strings.Fields(m[2])
 				key := f[0] + " " + f[1]
-				t[key] = secs(m[1])
+				t[key] = seconds(m[1])
 				if m[3] != "" {
 					d, _ := time.ParseDuration(m[3])
 					down = append(down, d)
@@ -114,10 +110,10 @@ func (r *report) qemu(n int, t vmTarget) {
 			}
 			if m := up.FindStringSubmatch(line); m != nil {
 				if m[1] == "gen1" {
-					boot1 = append(boot1, secs(m[2]))
+					boot1 = append(boot1, seconds(m[2]))
 				} else if !hostNow.IsZero() {
-					boot2 = append(boot2, secs(m[2]))
-					jump = append(jump, time.Since(hostNow)-secs(m[2]))
+					boot2 = append(boot2, seconds(m[2]))
+					jump = append(jump, time.Since(hostNow)-seconds(m[2]))
 				}
 			}
 		}
@@ -138,4 +134,10 @@ func (r *report) qemu(n int, t vmTarget) {
 	row("kernel: reboot(RB_KEXEC) to generation 2's clock start (purgatory or trampoline, decompression)", jump)
 	row("kernel: generation 2's start to first line of /etc/boot", boot2)
 	r.printf("\nEverything runs under TCG emulation: absolute times are several times those on hardware or KVM; the split is what matters.\n\n")
+}
+
+// seconds reads a kernel timestamp or an uptime, "2.345678", as a duration.
+func seconds(s string) time.Duration {
+	f, _ := strconv.ParseFloat(s, 64)
+	return time.Duration(f * float64(time.Second))
 }
