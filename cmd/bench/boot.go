@@ -128,7 +128,7 @@ func (r *report) bootRace(bin string, rounds int) {
 	var rss, rssRelay []int
 	for i := 0; i < rounds; i++ {
 		for _, name := range append(contestants, marks...) {
-			b, err := raceOnce(k, archives[name], "")
+			b, err := raceOnce(k, archives[name], "", false)
 			if err != nil {
 				r.printf("%s: %v\n\n", name, err)
 				return
@@ -140,8 +140,16 @@ func (r *report) bootRace(bin string, rounds int) {
 		}
 	}
 	for i := 0; i < 3; i++ {
-		if b, err := raceOnce(k, archives["stageinit"], "RELAY=1"); err == nil && len(b.kib) == 2 {
+		if b, err := raceOnce(k, archives["stageinit"], "RELAY=1", false); err == nil && len(b.kib) == 2 {
 			rssRelay = append(rssRelay, b.kib[1])
+		}
+	}
+	counted := map[string][]bootOnce{}
+	for i := 0; i < 3; i++ {
+		for _, name := range append(contestants, "Go job floor, marked") {
+			if b, err := raceOnce(k, archives[name], "", true); err == nil {
+				counted[name] = append(counted[name], b)
+			}
 		}
 	}
 	r.printf("From the kernel's `Run /init as init process` to the first line `/etc/boot` writes to `/dev/kmsg` (kernel timestamps of both, read back with dmesg: the console is quiet, so no init pays for printing its log on the serial port), %d rounds, interleaved, one vCPU. busybox init (busybox-static) runs an inittab that mounts devtmpfs and runs `/etc/boot`; the Go floor is a static Go program that does the same and nothing else. The **Go job floor** is a static Go program that does exactly the work stageinit must do before its boot stage runs and nothing else (its source is `floorJob` in `cmd/bench/floor.go`): the seven mounts, printk_devkmsg, Ctrl-Alt-Del off, the boot cgroup with +pids +memory and pids.max, /dev/null, the console and a stderr pipe to a goroutine that copies it to /dev/kmsg, and the clone of `/etc/boot` into the cgroup. stageinit does its whole setup; the last row is busybox init doing the mounts and stage cgroup from one sysinit script, to tell the kernel's share of that job.\n\n", rounds)
@@ -157,9 +165,44 @@ func (r *report) bootRace(bin string, rounds int) {
 	}
 	r.printf("\nstageinit above the Go job floor: %v; the job itself (Go job floor above the Go floor): %v.\n",
 		(summarize(race["stageinit"]).med - jf).Round(time.Millisecond), (jf - fl).Round(time.Millisecond))
+	r.instructions(contestants, counted)
 	r.printf("\nstageinit's RSS as pid 1 (VmRSS of /proc/1/status, read by `/etc/boot`): %s KiB after boot (median of %d), %s KiB after relaying 10,000 stderr lines (median of %d).\n\n",
 		medianInt(rss), len(rss), medianInt(rssRelay), len(rssRelay))
 	r.timeline(paths["stageinit"], paths["Go job floor, marked"], paths["Go floor, marked"])
+}
+
+// instructions prints the race again with QEMU's -icount: the guest's
+// clock then counts the instructions it runs, and TCG's translation of
+// code that runs for the first time, which the race's times mostly are,
+// costs the guest nothing. Then where stageinit's and the job floor's
+// instructions go: before main, from main to the spawn, after it.
+func (r *report) instructions(contestants []string, counted map[string][]bootOnce) {
+	r.printf("\nThe same race with `-icount shift=1,sleep=off` (3 rounds, medians): the guest's clock advances 2 ns per guest instruction, so this counts the work each init makes the guest do, and leaves out what the times above mostly are, QEMU translating code the first time it runs (a larger share for a program that runs more distinct code).\n\n")
+	r.printf("| init | guest instructions, as ms at 2 ns each | vs the Go job floor |\n|---|---|---|\n")
+	med := func(name string, f func(b bootOnce) float64) float64 {
+		var v []float64
+		for _, b := range counted[name] {
+			v = append(v, f(b))
+		}
+		if len(v) == 0 {
+			return 0
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	race := func(b bootOnce) float64 { return float64(b.race) / 1e6 }
+	jf := med("Go job floor", race)
+	for _, name := range contestants {
+		if m := med(name, race); m > 0 && jf > 0 {
+			r.printf("| %s | %.1f | %.2fx |\n", name, m, m/jf)
+		}
+	}
+	r.printf("\n| guest instructions, as ms | exec to main | main to the boot stage's start | to its first line |\n|---|---|---|---|\n")
+	for _, name := range []string{"stageinit", "Go job floor, marked"} {
+		main := med(name, func(b bootOnce) float64 { return b.main })
+		spawn := med(name, func(b bootOnce) float64 { return b.spawned() })
+		r.printf("| %s | %.1f | %.1f | %.1f |\n", name, main, spawn-main, med(name, race)-spawn)
+	}
 }
 
 // bootOnce is what one boot of the race showed: the race interval, the
@@ -172,11 +215,15 @@ type bootOnce struct {
 	at    []float64 // ms from Run /init to each step's end
 }
 
-// raceOnce boots an archive once.
-func raceOnce(kernel, archive, env string) (bootOnce, error) {
+// raceOnce boots an archive once; with icount the guest's clock counts its
+// instructions (2 ns each) instead of the host's time.
+func raceOnce(kernel, archive, env string, icount bool) (bootOnce, error) {
 	cmd := exec.Command("qemu-system-x86_64", "-m", "1024", "-accel", "tcg", "-smp", "1", "-display", "none",
 		"-no-reboot", "-serial", "stdio", "-monitor", "none", "-kernel", kernel, "-initrd", archive,
 		"-append", "console=ttyS0 panic=-1 quiet "+env)
+	if icount {
+		cmd.Args = append(cmd.Args, "-icount", "shift=1,sleep=off")
+	}
 	out, _ := cmd.StdoutPipe()
 	if err := cmd.Start(); err != nil {
 		return bootOnce{}, err
@@ -222,6 +269,14 @@ func raceOnce(kernel, archive, env string) (bootOnce, error) {
 	return b, nil
 }
 
+// spawned is ms from Run /init to the end of the step "boot stage started".
+func (b bootOnce) spawned() float64 {
+	if i := slices.Index(b.marks, "boot stage started"); i >= 0 {
+		return b.at[i]
+	}
+	return 0
+}
+
 // parsePath reads "signals 0.3, mount / 1.2, ...": steps and ms since main.
 func parsePath(s string) (marks []string, at []float64) {
 	for _, step := range strings.Split(s, ", ") {
@@ -240,7 +295,7 @@ func parsePath(s string) (marks []string, at []float64) {
 // two floors built with their marks: medians over the rounds, in ms from
 // the kernel's Run /init.
 func (r *report) timeline(init, job, floor []bootOnce) {
-	r.printf("### Boot path, step by step\n\nFrom the same rounds: stageinit logs one line once its boot stage has started, `boot path, ms since main: signals 0.3, mount / 1.2, ...` (monotonic clock, each step's end), and the kernel's timestamp of that line places init's main after `Run /init`. The two floors here are built with marks of their own and one such kmsg line after their spawn (run in the same rounds, not in the race). Medians: ms since `Run /init` at the end of each step, and the step's own share.\n\n")
+	r.printf("### Boot path, step by step\n\nFrom the same rounds: stageinit logs one line once its boot stage has started, `boot path, ms since main: signals 0.3, mount / 1.2, ...` (monotonic clock, each step's end; the last mark is taken as the line is queued), and the kernel's timestamp of that line places init's main after `Run /init`. That is an upper bound: init's log goroutine writes the line, which can come a few ms later when `/etc/boot` has the CPU. The two floors here are built with marks of their own and one such kmsg line after their spawn (run in the same rounds, not in the race). Medians: ms since `Run /init` at the end of each step, and the step's own share.\n\n")
 	for _, c := range []struct {
 		name  string
 		boots []bootOnce

@@ -250,26 +250,33 @@ func (r *report) analysis() {
 
 - **Boot (section 9), against the Go job floor.** The job floor does
   exactly the work stageinit must do before its boot stage runs, written
-  the naive way. From main to the boot stage's first line the two are
-  level or better (in the run of 2026-12-06: 99 ms against 105 ms): stageinit's
-  setup with raw system calls (machine/raw.go) costs less than the job
-  floor's plain ones on the sysctl and cgroup steps, and that pays for its
-  configuration, boot reason and watchdog look. The whole gap is before
-  main: exec to main is 138 ms against 97 ms. GODEBUG=inittrace=1 on the
-  guest's command line shows where: the initialisers of stageinit's 45
-  packages take 15 ms under TCG against 6.6 ms for the job floor's 14, and
-  the last one ends at 63 ms against 44 ms. The FIPS module that
-  crypto/ed25519 brings (signed updates) is about 5 ms of it, x/sys/cpu
-  (blake2b) 1.2 ms, the maps of stageinit's config and kexecboot 2 ms,
-  compress/flate and hash/crc32 (arm64's gzip kernels) 0.7 ms; the rest is
-  Go code running for the first time (TCG translates it, and every page of
-  it faults in). That belongs to features, not to the boot path: moving
-  work after the spawn cannot reach it. What moved in this round: /init is
-  unlinked once the boot stage runs (it only frees RAM). Under TCG a system
-  call the Go scheduler is told about costs more than the call (it
-  outlasts the monitor thread's 20 µs tick, and the processor is handed to
-  another thread), which is why the setup's files and mounts use raw
-  system calls.
+  the naive way, and nothing else. Under TCG the race's times are mostly
+  QEMU translating code the first time it runs: with -icount (the guest's
+  clock counting its instructions) the same boots take 9 to 10 ms of guest
+  work for stageinit and 6 to 7 ms for the job floor. stageinit does more
+  work, all of it small, spread over every step: in guest instructions
+  (the table above) a fifth of the difference is before main (45 package
+  initialisers against 14, a larger runtime), most of it from main to the
+  spawn (the configuration and command line, the boot reason, the
+  skeleton of symlinks, the relay, their log lines), and after the spawn
+  init's work shares the one vCPU with /etc/boot (the metrics file, the
+  watcher and the power buttons, /init unlinked). Each step runs code the
+  job floor never runs, and under TCG each pays its translation, which
+  costs many times the instructions it translates. The
+  earlier reading that the whole gap was before main came from the boot
+  path line, which init's log goroutine writes some ms after its last
+  mark; the line now ends with a mark taken as it is queued. A build that
+  wrote its marks at once with write(2) put main at 119 and 120 ms after
+  Run /init, against the job floor's 115 and 102 ms (two runs of 9
+  rounds), while the whole race was about 50 ms apart. A build without verification and
+  gzip (no crypto, flate or crc32 packages, 406 KB smaller) raced no
+  faster (264 against 254 ms, 9 interleaved rounds). Everything before the
+  spawn is what the boot stage sees (its environment from the
+  configuration, the command line and the boot reason; its cgroup; its
+  streams) or the log of it. Under TCG a system call the Go scheduler is
+  told about costs more than the call (it outlasts the monitor thread's
+  20 µs tick, and the processor is handed to another thread), which is
+  why the setup's files and mounts use raw system calls.
 - **Memory, fixed twice.** Debian's kernel has transparent huge pages on
   "always", so the Go heap took two whole 2 MiB pages and init's RSS as
   pid 1 was 6.5 MiB (RssAnon 4.3 MiB in /proc/1/status). The Makefile now
@@ -289,9 +296,14 @@ func (r *report) analysis() {
   that write the signal's number to a pipe) with one rt_sigaction(2) per
   signal, every signal before the spawn, and starts the goroutine that
   reads the pipe, with the poller it needs, once the command has started
-  (0.2 ms). From 1.55x to about 1.28x the Go floor on this machine; the
-  rest is package initialisation of the larger binary (the FIPS module of
-  crypto/ed25519, compress/flate, x/sys/cpu) and the reaper's thread.
+  (0.2 ms). From 1.55x to about 1.22x the Go floor on this machine. The
+  rest is page faults: perf stat over 300 runs counts 279 for stageinit
+  and 229 for the Go floor (2.2 ms more task-clock; on this machine, a
+  virtual machine, a first touch of a page is expensive). The pages are
+  the runtime's memory for more allocations, the watcher's goroutine and
+  the poller, and more text and rodata. A build without verification and
+  gzip has the same count (277) and the same ratio: package
+  initialisation is not it.
 - **Size, fixed.** encoding/json (336 KB, for /etc/metadata.json) is
   replaced by a decoder of that one shape, fuzzed against encoding/json,
   and fmt.Sscanf (82 KB, the whole scanning side of fmt) by strconv:
