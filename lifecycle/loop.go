@@ -151,7 +151,9 @@ func (l *loop) fire(t timer) {
 // reaps: at every signal, so that a SIGCHLD that a full pipe dropped
 // loses no exit.
 func (l *loop) signal(sig syscall.Signal) {
-	l.log.Debugf("signal=%d: received %v", int(sig), sig)
+	if l.log.Verbose { // a debug line's arguments are allocated even when it is dropped: SIGCHLD comes often
+		l.log.Debugf("signal=%d: received %v", int(sig), sig)
+	}
 	switch a := l.table[sig]; a {
 	case stages.Forward:
 		if l.run != nil {
@@ -192,7 +194,9 @@ func (l *loop) exit(st stages.Status) {
 		l.ended()
 		return
 	}
-	l.log.Debugf("reaped orphan %d: %s", st.Pid, st.Text())
+	if l.log.Verbose { // as in signal: nothing allocated per orphan
+		l.log.Debugf("reaped orphan %d: %s", st.Pid, st.Text())
+	}
 	if l.down != nil {
 		l.teardownGone()
 	}
