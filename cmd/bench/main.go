@@ -262,21 +262,24 @@ func (r *report) analysis() {
   init's work shares the one vCPU with /etc/boot (the metrics file, the
   watcher and the power buttons, /init unlinked). Each step runs code the
   job floor never runs, and under TCG each pays its translation, which
-  costs many times the instructions it translates. The
+  costs many times the instructions it translates: in TCG time the
+  timeline puts main about 20 ms later than the job floor's (an upper
+  bound: see the timeline) and the first line about 45 ms later. The
   earlier reading that the whole gap was before main came from the boot
   path line, which init's log goroutine writes some ms after its last
   mark; the line now ends with a mark taken as it is queued. A build that
   wrote its marks at once with write(2) put main at 119 and 120 ms after
   Run /init, against the job floor's 115 and 102 ms (two runs of 9
-  rounds), while the whole race was about 50 ms apart. A build without verification and
-  gzip (no crypto, flate or crc32 packages, 406 KB smaller) raced no
-  faster (264 against 254 ms, 9 interleaved rounds). Everything before the
-  spawn is what the boot stage sees (its environment from the
-  configuration, the command line and the boot reason; its cgroup; its
-  streams) or the log of it. Under TCG a system call the Go scheduler is
-  told about costs more than the call (it outlasts the monitor thread's
-  20 µs tick, and the processor is handed to another thread), which is
-  why the setup's files and mounts use raw system calls.
+  rounds), while the whole race was about 50 ms apart. A build without
+  verification and gzip (no crypto, flate or crc32 packages, 406 KB
+  smaller) raced no faster (264 against 254 ms, 9 interleaved rounds).
+  Everything before the spawn is what the boot stage sees (its
+  environment from the configuration, the command line and the boot
+  reason; its cgroup; its streams) or the log of it. Under TCG a system
+  call the Go scheduler is told about costs more than the call (it
+  outlasts the monitor thread's 20 µs tick, and the processor is handed
+  to another thread), which is why the setup's files and mounts use raw
+  system calls.
 - **Memory, fixed twice.** Debian's kernel has transparent huge pages on
   "always", so the Go heap took two whole 2 MiB pages and init's RSS as
   pid 1 was 6.5 MiB (RssAnon 4.3 MiB in /proc/1/status). The Makefile now
