@@ -179,17 +179,7 @@ func (r *report) bootRace(bin string, rounds int) {
 func (r *report) instructions(contestants []string, counted map[string][]bootOnce) {
 	r.printf("\nThe same race with `-icount shift=1,sleep=off` (3 rounds, medians): the guest's clock advances 2 ns per guest instruction, so this counts the work each init makes the guest do, and leaves out what the times above mostly are, QEMU translating code the first time it runs (a larger share for a program that runs more distinct code).\n\n")
 	r.printf("| init | guest instructions, as ms at 2 ns each | vs the Go job floor |\n|---|---|---|\n")
-	med := func(name string, f func(b bootOnce) float64) float64 {
-		var v []float64
-		for _, b := range counted[name] {
-			v = append(v, f(b))
-		}
-		if len(v) == 0 {
-			return 0
-		}
-		slices.Sort(v)
-		return v[len(v)/2]
-	}
+	med := func(name string, f func(b bootOnce) float64) float64 { return medianOf(counted[name], f) }
 	race := func(b bootOnce) float64 { return float64(b.race) / 1e6 }
 	jf := med("Go job floor", race)
 	for _, name := range contestants {
@@ -277,6 +267,19 @@ func (b bootOnce) spawned() float64 {
 	return 0
 }
 
+// medianOf is the median of f over boots; 0 when there are none.
+func medianOf(boots []bootOnce, f func(b bootOnce) float64) float64 {
+	var v []float64
+	for _, b := range boots {
+		v = append(v, f(b))
+	}
+	if len(v) == 0 {
+		return 0
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
 // parsePath reads "signals 0.3, mount / 1.2, ...": steps and ms since main.
 func parsePath(s string) (marks []string, at []float64) {
 	for _, step := range strings.Split(s, ", ") {
@@ -305,14 +308,7 @@ func (r *report) timeline(init, job, floor []bootOnce) {
 			continue
 		}
 		r.printf("| %s | ms since Run /init | this step |\n|---|---|---|\n", c.name)
-		med := func(f func(b bootOnce) float64) float64 {
-			var v []float64
-			for _, b := range c.boots {
-				v = append(v, f(b))
-			}
-			slices.Sort(v)
-			return v[len(v)/2]
-		}
+		med := func(f func(b bootOnce) float64) float64 { return medianOf(c.boots, f) }
 		prev := med(func(b bootOnce) float64 { return b.main })
 		r.printf("| exec to main (Go runtime, package initialisation) | %.1f | %.1f |\n", prev, prev)
 		for i, m := range c.boots[0].marks {
